@@ -1,0 +1,20 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
+
+mod error;
+mod evidence;
+mod params;
+mod tee;
+mod token;
+mod traits;
+
+pub use error::{AttestationResult, CodedError, Error, ErrorCode, Result};
+pub use evidence::{Evidence, EvidenceRequest, TpmEvidence};
+pub use params::{ClientParameters, MAX_CLIENT_PAYLOAD_BYTES};
+pub use tee::TeeKind;
+pub use token::{AttestationToken, EPHEMERAL_KEY_KID};
+pub use traits::{
+    Decryptor, EvidenceProvider, KeyBroker, KeyReleaseRequest, ReleasedKey, RsaDecryptScheme,
+    Verifier, VerifyOptions,
+};
