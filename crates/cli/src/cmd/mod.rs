@@ -1,0 +1,4 @@
+//! One module per group of subcommands.
+
+pub mod evidence;
+pub mod policy;
