@@ -1,0 +1,18 @@
+//! The mock backend of tee-attest: real formats under mock roots.
+//!
+//! - [`Swtpm`]: a `swtpm` TPM 2.0 simulator on free loopback ports with a
+//!   temporary state directory, stopped (by its pid) when dropped.
+//! - [`MockVtpm`]: that simulator provisioned as an Azure CVM's vTPM — an
+//!   RSA-2048 restricted signing AK persisted at `0x81000003`, and the HCL's
+//!   NV indices `0x01400001` (report) and `0x01400002` (user data).
+//!
+//! Nothing here is trusted by default anywhere in tee-attest: verifiers
+//! accept mock roots only when asked explicitly.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
+
+mod swtpm;
+mod vtpm;
+
+pub use swtpm::{MockError, Swtpm};
+pub use vtpm::{MockVtpm, MOCK_HCL_REPORT_NV_SIZE};
