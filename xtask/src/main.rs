@@ -1,1 +1,239 @@
-fn main() {}
+//! `cargo xtask`: the workspace's automation, in Rust, with no dependencies
+//! so that it builds in seconds.
+//!
+//! ```text
+//! cargo xtask deps      check (and, as root, install) what builds and tests need
+//! cargo xtask test      deps, then every test of the workspace (real vectors included)
+//! cargo xtask lint      rustfmt --check, clippy -D warnings, cargo deny check
+//! cargo xtask demo      the main job on the embedded default (mock vTPM on swtpm)
+//! cargo xtask detect    what this machine offers, and the features to build with
+//! cargo xtask ci        lint, then test
+//! ```
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+/// Debian packages the workspace needs, and the command that shows each is there.
+const SYSTEM_DEPS: &[(&str, &[&str])] = &[
+    ("pkg-config", &["pkg-config", "--version"]),
+    (
+        "libtss2-dev",
+        &[
+            "pkg-config",
+            "--exists",
+            "tss2-esys",
+            "tss2-tctildr",
+            "tss2-mu",
+        ],
+    ),
+    ("swtpm", &["swtpm", "--version"]),
+    ("swtpm-tools", &["swtpm_setup", "--version"]),
+    ("tpm2-tools", &["tpm2_checkquote", "--version"]),
+];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (cmd, rest) = match args.split_first() {
+        Some((c, r)) => (c.as_str(), r),
+        None => ("help", &[][..]),
+    };
+    let result = match cmd {
+        "deps" => deps(),
+        "test" => deps().and_then(|()| test(rest)),
+        "lint" => deps().and_then(|()| lint()),
+        "demo" => deps().and_then(|()| demo(rest)),
+        "detect" => run_cli(&["detect"]),
+        "ci" => deps().and_then(|()| lint()).and_then(|()| test(rest)),
+        "help" | "--help" | "-h" => {
+            print!("{}", HELP);
+            Ok(())
+        }
+        other => Err(format!("unknown task {other:?}\n{HELP}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const HELP: &str = "\
+usage: cargo xtask <task>
+  deps     check (and, as root, install) system packages and cargo-deny
+  test     deps, then every test of the workspace, real-hardware vectors included
+  lint     cargo fmt --check, cargo clippy --all-targets -D warnings, cargo deny check
+  demo     the main job on the embedded default: mock vTPM (swtpm) + verification
+  detect   what this machine offers (TPM, HCL report, TDX/SNP devices) as JSON
+  ci       lint, then test
+";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn run(mut cmd: Command) -> Result {
+    let shown = format!("{cmd:?}");
+    eprintln!("xtask: running {shown}");
+    let status = cmd.status().map_err(|e| format!("{shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed with {status}"))
+    }
+}
+
+fn succeeds(argv: &[&str]) -> bool {
+    Command::new(argv[0])
+        .args(&argv[1..])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn deps() -> Result {
+    let missing: Vec<&str> = SYSTEM_DEPS
+        .iter()
+        .filter(|(_, check)| !succeeds(check))
+        .map(|(pkg, _)| *pkg)
+        .collect();
+    if !missing.is_empty() {
+        let install = format!(
+            "apt-get update && apt-get install -y --no-install-recommends {}",
+            missing.join(" ")
+        );
+        if !is_root() {
+            return Err(format!(
+                "missing system packages: {}\nrun as root: {install}",
+                missing.join(", ")
+            ));
+        }
+        eprintln!("xtask: installing {}", missing.join(", "));
+        let mut update = Command::new("apt-get");
+        update.arg("update").arg("-qq");
+        run(update)?;
+        let mut apt = Command::new("apt-get");
+        apt.env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing);
+        run(apt)?;
+        let still: Vec<&str> = SYSTEM_DEPS
+            .iter()
+            .filter(|(_, check)| !succeeds(check))
+            .map(|(pkg, _)| *pkg)
+            .collect();
+        if !still.is_empty() {
+            return Err(format!("still missing after install: {}", still.join(", ")));
+        }
+    }
+    if !succeeds(&["cargo", "deny", "--version"]) {
+        let mut install = cargo();
+        install.args(["install", "--locked", "cargo-deny"]);
+        run(install)
+            .map_err(|e| format!("{e}\ninstall it with: cargo install --locked cargo-deny"))?;
+    }
+    eprintln!("xtask: dependencies present");
+    Ok(())
+}
+
+fn test(extra: &[String]) -> Result {
+    // Everything, including the tests that need swtpm and the real vectors.
+    let mut t = cargo();
+    t.args(["test", "--workspace"]).args(extra);
+    run(t)?;
+    // Benches compile and run once each as tests (no timing).
+    let mut b = cargo();
+    b.args(["test", "--workspace", "--benches"]);
+    run(b)?;
+    relying_party_build()
+}
+
+/// A relying party builds the verification half without the TSS2 libraries:
+/// `tee-attest-tpm` without default features must not depend on tss-esapi.
+fn relying_party_build() -> Result {
+    let out = cargo()
+        .args([
+            "tree",
+            "-p",
+            "tee-attest-tpm",
+            "--no-default-features",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+        ])
+        .output()
+        .map_err(|e| format!("cargo tree: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cargo tree failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let tree = String::from_utf8_lossy(&out.stdout);
+    if let Some(line) = tree.lines().find(|l| l.starts_with("tss-esapi")) {
+        return Err(format!(
+            "the relying-party build of tee-attest-tpm pulls {line}: it must not need libtss2"
+        ));
+    }
+    let mut check = cargo();
+    check.args(["check", "-p", "tee-attest-tpm", "--no-default-features"]);
+    run(check)?;
+    eprintln!("xtask: relying-party build of tee-attest-tpm needs no libtss2");
+    Ok(())
+}
+
+fn lint() -> Result {
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--", "--check"]);
+    run(fmt)?;
+    let mut clippy = cargo();
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run(clippy)?;
+    let mut deny = cargo();
+    deny.args(["deny", "check"]);
+    run(deny)
+}
+
+fn run_cli(args: &[&str]) -> Result {
+    let mut c = cargo();
+    c.args(["run", "--quiet", "-p", "tee-attest-cli", "--"])
+        .args(args);
+    run(c)
+}
+
+fn demo(extra: &[String]) -> Result {
+    let mut args = vec!["demo"];
+    args.extend(extra.iter().map(String::as_str));
+    run_cli(&args)
+}

@@ -28,13 +28,25 @@ enum Command {
     /// Verify hardware evidence offline and print its claims.
     #[command(subcommand)]
     Evidence(cmd::evidence::EvidenceCmd),
+    /// Show what this machine offers (TPM, HCL report, TDX/SNP devices) and
+    /// the cargo features to build with, as JSON. Never uses the network.
+    Detect(cmd::detect::DetectArgs),
+    /// Run the main job on the embedded default: a mock vTPM on swtpm.
+    Demo(cmd::demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
+    // libtss2 logs TPM errors to stderr on its own; this tool reports them
+    // as typed errors instead. `TSS2_LOG=all+warning` brings them back.
+    if std::env::var_os("TSS2_LOG").is_none() {
+        std::env::set_var("TSS2_LOG", "all+none");
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Policy(c) => cmd::policy::run(c),
         Command::Evidence(c) => cmd::evidence::run(c),
+        Command::Detect(a) => cmd::detect::run(a),
+        Command::Demo(a) => cmd::demo::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

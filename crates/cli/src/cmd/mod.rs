@@ -1,4 +1,6 @@
 //! One module per group of subcommands.
 
+pub mod demo;
+pub mod detect;
 pub mod evidence;
 pub mod policy;

@@ -1,0 +1,121 @@
+//! The CLI's own commands: --version, detect, demo.
+
+use std::process::Command;
+
+use tee_attest_mock::MockVtpm;
+use tee_attest_tpm::handles::HCL_REPORT_NV_INDEX;
+
+fn cli() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tee-attest"))
+}
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
+}
+
+#[test]
+fn version() {
+    let out = cli().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("tee-attest 0."));
+}
+
+#[test]
+fn detect_on_a_bare_machine_recommends_the_mock() {
+    let root = tempfile::tempdir().unwrap();
+    let v = json(
+        &cli()
+            .args(["detect", "--root"])
+            .arg(root.path())
+            .env_remove("TEE_ATTEST_TCTI")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(v["tee"], serde_json::Value::Null);
+    assert_eq!(v["tpm"]["reachable"], false);
+    assert_eq!(v["recommended_features"], serde_json::json!(["mock"]));
+}
+
+#[test]
+fn detect_sees_devices_under_its_root() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("dev")).unwrap();
+    std::fs::write(root.path().join("dev/tdx_guest"), b"").unwrap();
+    std::fs::create_dir_all(root.path().join("sys/kernel/config/tsm/report")).unwrap();
+    let v = json(
+        &cli()
+            .args(["detect", "--root"])
+            .arg(root.path())
+            .env_remove("TEE_ATTEST_TCTI")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(v["tee"], "tdx");
+    assert_eq!(v["tdx_guest"], true);
+    assert_eq!(v["sev_guest"], false);
+    assert_eq!(v["configfs_tsm"]["present"], true);
+    assert_eq!(v["recommended_features"], serde_json::json!(["tdx"]));
+}
+
+#[test]
+fn detect_reads_the_hcl_report_type_from_the_vtpm() {
+    let vtpm = MockVtpm::start().expect("swtpm must be installed (cargo xtask deps)");
+    let root = tempfile::tempdir().unwrap();
+    let run = || {
+        json(
+            &cli()
+                .args(["detect", "--root"])
+                .arg(root.path())
+                .env("TEE_ATTEST_TCTI", vtpm.tcti())
+                .output()
+                .unwrap(),
+        )
+    };
+    // Defined but not an HCL report yet.
+    let v = run();
+    assert_eq!(v["tpm"]["reachable"], true);
+    assert_eq!(v["tee"], serde_json::Value::Null);
+    // An HCL header with report type 2 (SNP) in the IGVM request data.
+    let mut blob = vec![0u8; 1300];
+    blob[..4].copy_from_slice(b"HCLA");
+    blob[1224..1228].copy_from_slice(&2u32.to_le_bytes());
+    vtpm.open()
+        .unwrap()
+        .nv_write(HCL_REPORT_NV_INDEX, &blob)
+        .unwrap();
+    let v = run();
+    assert_eq!(v["tpm"]["hcl_report"]["type"], "snp");
+    assert_eq!(v["tee"], "azure-snp");
+    assert_eq!(v["recommended_features"], serde_json::json!(["azure-snp"]));
+    blob[1224..1228].copy_from_slice(&4u32.to_le_bytes());
+    vtpm.open()
+        .unwrap()
+        .nv_write(HCL_REPORT_NV_INDEX, &blob)
+        .unwrap();
+    assert_eq!(run()["tee"], "azure-tdx");
+}
+
+#[test]
+fn demo_verifies_on_the_mock_vtpm() {
+    let v = json(&cli().args(["demo", "--json"]).output().unwrap());
+    assert_eq!(v["quote"]["verified"], true);
+    assert_eq!(
+        v["quote"]["pcrs"],
+        serde_json::json!([0, 1, 2, 3, 4, 5, 6, 7])
+    );
+    assert_eq!(v["ephemeral_key"]["certified"], true);
+    assert_eq!(v["ephemeral_key"]["jwk"]["kty"], "RSA");
+    assert_eq!(v["decrypt_round_trip"], true);
+    assert_eq!(v["nonce"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn unknown_subcommands_fail() {
+    let out = cli().arg("frobnicate").output().unwrap();
+    assert!(!out.status.success());
+}
