@@ -13,7 +13,7 @@ pub use error::{AttestationResult, CodedError, Error, ErrorCode, Result};
 pub use evidence::{Evidence, EvidenceRequest, TpmEvidence};
 pub use params::{ClientParameters, MAX_CLIENT_PAYLOAD_BYTES};
 pub use tee::TeeKind;
-pub use token::{AttestationToken, EPHEMERAL_KEY_KID};
+pub use token::{AttestationToken, EPHEMERAL_KEY_KID, MOCK_EVIDENCE_CLAIM};
 pub use traits::{
     Decryptor, EvidenceProvider, KeyBroker, KeyReleaseRequest, ReleasedKey, RsaDecryptScheme,
     Verifier, VerifyOptions,

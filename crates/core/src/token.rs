@@ -12,6 +12,10 @@ use crate::{Error, ErrorCode, Result};
 /// The `kid` of the ephemeral encryption key in `x-ms-runtime.keys`.
 pub const EPHEMERAL_KEY_KID: &str = "TpmEphemeralEncryptionKey";
 
+/// The claim that marks a token whose evidence chained to mock roots
+/// (`true`). Relying parties refuse such tokens unless told to trust mocks.
+pub const MOCK_EVIDENCE_CLAIM: &str = "x-tee-attest-mock-evidence";
+
 /// The largest token accepted, in bytes.
 const MAX_TOKEN_BYTES: usize = 1024 * 1024;
 
@@ -166,6 +170,11 @@ impl AttestationToken {
     /// returns the base64 of each value the client sent.
     pub fn client_payload(&self) -> Option<&Map<String, Value>> {
         self.claim("x-ms-runtime.client-payload")?.as_object()
+    }
+
+    /// Whether the token says its evidence chained to mock roots.
+    pub fn is_mock_evidence(&self) -> bool {
+        self.claim(MOCK_EVIDENCE_CLAIM).and_then(Value::as_bool) == Some(true)
     }
 
     /// The nonce: the `nonce` claim, else the client payload's `nonce`

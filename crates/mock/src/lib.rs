@@ -6,13 +6,27 @@
 //!   RSA-2048 restricted signing AK persisted at `0x81000003`, and the HCL's
 //!   NV indices `0x01400001` (report) and `0x01400002` (user data).
 //!
+//! - [`MockAzureCvm`]: a whole mock Azure SEV-SNP CVM — the vTPM behind
+//!   [`HclProxy`], the mock HCL that refreshes the HCL report in NV
+//!   `0x01400001` whenever user data is written to `0x01400002` (as the
+//!   paravisor does), and a [`MockThim`] IMDS endpoint serving the VCEK chain.
+//! - [`amd`]: mock AMD roots (ARK → ASK → VCEK) and SEV-SNP reports they sign.
+//!
 //! Nothing here is trusted by default anywhere in tee-attest: verifiers
 //! accept mock roots only when asked explicitly.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
+pub mod amd;
+mod cvm;
+pub mod hcl;
+mod proxy;
 mod swtpm;
+mod thim;
 mod vtpm;
 
+pub use cvm::MockAzureCvm;
+pub use proxy::HclProxy;
 pub use swtpm::{MockError, Swtpm};
+pub use thim::MockThim;
 pub use vtpm::{MockVtpm, MOCK_HCL_REPORT_NV_SIZE};

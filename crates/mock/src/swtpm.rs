@@ -28,6 +28,14 @@ pub enum MockError {
         /// Seconds waited.
         secs: u64,
     },
+    /// Making mock keys, certificates or reports failed (code 1).
+    #[error("mock {what}: {reason}")]
+    Crypto {
+        /// What was being made.
+        what: &'static str,
+        /// Why it failed.
+        reason: String,
+    },
     /// Provisioning the simulator failed (its code).
     #[error("provisioning the mock vTPM: {0}")]
     Tpm(#[from] tee_attest_tpm::TpmError),
@@ -54,22 +62,28 @@ pub struct Swtpm {
 
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Two consecutive free loopback ports.
-fn free_port_pair() -> std::io::Result<u16> {
+/// Two listeners on consecutive loopback ports (command, control).
+pub(crate) fn bind_pair() -> std::io::Result<(TcpListener, TcpListener)> {
     for _ in 0..64 {
         let first = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
         let port = first.local_addr()?.port();
         let Some(next) = port.checked_add(1) else {
             continue;
         };
-        if TcpListener::bind((Ipv4Addr::LOCALHOST, next)).is_ok() {
-            return Ok(port);
+        if let Ok(second) = TcpListener::bind((Ipv4Addr::LOCALHOST, next)) {
+            return Ok((first, second));
         }
     }
     Err(std::io::Error::new(
         std::io::ErrorKind::AddrInUse,
         "no two consecutive free loopback ports",
     ))
+}
+
+/// Two consecutive free loopback ports (released for swtpm to bind).
+fn free_port_pair() -> std::io::Result<u16> {
+    let (first, _second) = bind_pair()?;
+    first.local_addr().map(|a| a.port())
 }
 
 impl Swtpm {

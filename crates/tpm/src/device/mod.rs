@@ -4,7 +4,11 @@
 //! pointers): async callers open one per blocking task
 //! (`tokio::task::spawn_blocking`), which costs one TCTI connection.
 
+mod decryptor;
+
 use std::str::FromStr;
+
+pub use decryptor::TpmDecryptor;
 
 use tss_esapi::{
     attributes::{NvIndexAttributesBuilder, ObjectAttributesBuilder},

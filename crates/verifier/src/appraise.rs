@@ -1,0 +1,236 @@
+//! Appraisal of Azure SEV-SNP CVM (AzureGuest) evidence into the claims MAA
+//! issues. Every check has a name that a refusal carries:
+//!
+//! | check | what |
+//! |---|---|
+//! | `snp.*` | the SNP report's signature, chain, TCB (the snp crate) |
+//! | `hcl.binding` | report_data begins with the hash of the HCL variable data |
+//! | `hcl.ak` | the variable data carries the AK (`HCLAkPub`) |
+//! | `ak.match` | the TPM's AK public area is that key |
+//! | `quote.*` | the quote: signature by the AK, nonce, PCR selection and digest |
+//! | `certify.*` | the ephemeral key certified by the AK, with the same nonce |
+//! | `nonce` | the evidence's nonce is the one the caller expects |
+//! | `tcg.parse`, `tcg.replay` | the event log parses and replays to the quoted PCRs |
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+use tee_attest_azure::VarData;
+use tee_attest_core::{Error, Evidence, TeeKind, MOCK_EVIDENCE_CLAIM};
+use tee_attest_snp::{RootOrigin, SnpOptions, SnpVerified, SnpVerifier};
+use tee_attest_tpm::verify::{attributes, verify_certify, verify_quote, RsaPublic, TpmPublic};
+
+use crate::tcg::EventLog;
+use crate::VerifierError;
+
+/// What appraisal establishes: the claims for the token (before policy and
+/// the standard JWT claims), and facts the issuer needs.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Appraisal {
+    /// The claims, shaped as MAA's AzureGuest token.
+    pub claims: Map<String, Value>,
+    /// Whether the evidence chained to a mock (explicitly trusted) root.
+    pub mock: bool,
+    /// Whether the documented compliance rules hold (see [`compliant`]).
+    pub compliant: bool,
+}
+
+fn check(name: &'static str, detail: impl Into<String>) -> Error {
+    VerifierError::check(name, detail).into()
+}
+
+/// The hash the HCL bound into report_data: SHA-256, -384 or -512 of the
+/// variable data (the IGVM header that names it is not part of AzureGuest
+/// evidence, so each is tried).
+fn binding_holds(report_data: &[u8], var_data: &[u8]) -> bool {
+    use aws_lc_rs::digest::{digest, SHA256, SHA384, SHA512};
+    [&SHA256, &SHA384, &SHA512].iter().any(|alg| {
+        let d = digest(alg, var_data);
+        report_data.get(..d.as_ref().len()) == Some(d.as_ref())
+    })
+}
+
+/// `azure-compliant-cvm` here means, and is documented as: the report
+/// chains to a genuine AMD root (never a mock one), the guest is not
+/// debuggable, the report comes from VMPL 0 (the HCL), and the HCL's VM
+/// configuration says secure boot and the vTPM are on.
+pub fn compliant(snp: &SnpVerified, vm_config: Option<&Value>) -> bool {
+    let claims = snp.maa_claims();
+    let flag = |k: &str| vm_config.and_then(|c| c.get(k)).and_then(Value::as_bool) == Some(true);
+    snp.root == RootOrigin::Amd
+        && claims.get("x-ms-sevsnpvm-is-debuggable") == Some(&Value::Bool(false))
+        && claims.get("x-ms-sevsnpvm-vmpl") == Some(&json!(0))
+        && flag("secure-boot")
+        && flag("tpm-enabled")
+}
+
+/// Appraise AzureGuest evidence of an Azure SEV-SNP CVM.
+///
+/// `expected_nonce`: the nonce the caller requires; the evidence's own
+/// nonce must equal it, and the quote and the certification must bind it.
+pub fn appraise_azure_snp(
+    snp: &SnpVerifier,
+    snp_opts: &SnpOptions,
+    evidence: &Evidence,
+    expected_nonce: Option<&[u8]>,
+) -> Result<Appraisal, Error> {
+    if !matches!(evidence.tee, TeeKind::AzureSnp | TeeKind::Mock) {
+        return Err(VerifierError::Unsupported(format!("{} evidence", evidence.tee)).into());
+    }
+    if let Some(n) = expected_nonce {
+        if n != evidence.nonce.as_slice() {
+            return Err(check(
+                "nonce",
+                "the evidence binds another nonce than the one expected",
+            ));
+        }
+    }
+    let nonce = evidence.nonce.as_slice();
+
+    // The hardware root: the SNP report and its chain.
+    let verified = snp.verify(&evidence.hardware_report, &evidence.certificates, snp_opts)?;
+    if !binding_holds(&verified.report.report_data, &evidence.runtime_data) {
+        return Err(check(
+            "hcl.binding",
+            "report_data is not the hash of the HCL variable data",
+        ));
+    }
+    let var_data = VarData::from_bytes(&evidence.runtime_data)?;
+    let ak_jwk = var_data.ak_pub().map_err(|e| {
+        check(
+            "hcl.ak",
+            format!("no usable HCLAkPub in the variable data: {e}"),
+        )
+    })?;
+    let ak = RsaPublic::new(&ak_jwk.n, &ak_jwk.e);
+
+    // The vTPM: AK, quote, ephemeral key.
+    let tpm = evidence
+        .tpm
+        .as_ref()
+        .ok_or_else(|| check("tpm.present", "AzureGuest evidence needs the vTPM part"))?;
+    let ak_public = TpmPublic::parse_tpm2b(&tpm.ak_pub)?;
+    if ak_public.key != ak {
+        return Err(check(
+            "ak.match",
+            "the TPM's AK is not the key the HCL report vouches for",
+        ));
+    }
+    let quote = verify_quote(&tpm.quote, &tpm.quote_signature, &ak, nonce, &tpm.pcrs)?;
+    let enc_key = verify_certify(
+        &tpm.enc_key_certify_info,
+        &tpm.enc_key_certify_signature,
+        &ak,
+        &tpm.enc_key_pub,
+        nonce,
+    )?;
+    if !enc_key.has(attributes::DECRYPT | attributes::FIXED_TPM | attributes::FIXED_PARENT)
+        || enc_key.has(attributes::SIGN)
+    {
+        return Err(check(
+            "certify.attributes",
+            "the certified key is not a fixed, TPM-resident decryption key",
+        ));
+    }
+
+    // The measured boot: replayed against the quoted PCRs.
+    let mut secure_boot = None;
+    if let Some(log) = &evidence.event_log {
+        let log = EventLog::parse(log)?;
+        let replayed = log.replay_sha256()?;
+        for (pcr, value) in &tpm.pcrs {
+            if let Some(r) = replayed.get(pcr) {
+                if r.as_slice() != value.as_slice() {
+                    return Err(check(
+                        "tcg.replay",
+                        format!("the event log does not replay to quoted PCR {pcr}"),
+                    ));
+                }
+            }
+        }
+        if let Some(pcr) = replayed.keys().find(|p| !quote.pcrs.contains(p)) {
+            return Err(check(
+                "tcg.replay",
+                format!("the event log measures PCR {pcr}, which the quote does not cover"),
+            ));
+        }
+        secure_boot = log.secure_boot();
+    }
+
+    let vm_config = var_data.vm_configuration().cloned();
+    let compliant = compliant(&verified, vm_config.as_ref());
+    let mock = verified.root != RootOrigin::Amd;
+
+    let mut tee = Map::new();
+    tee.insert("x-ms-attestation-type".into(), json!("sevsnpvm"));
+    if compliant {
+        tee.insert(
+            "x-ms-compliance-status".into(),
+            json!("azure-compliant-cvm"),
+        );
+    }
+    let mut hcl_ak = ak.to_jwk();
+    if let Some(o) = hcl_ak.as_object_mut() {
+        o.insert("kid".into(), json!("HCLAkPub"));
+        o.insert("key_ops".into(), json!(["sign"]));
+    }
+    let mut runtime = Map::new();
+    runtime.insert("keys".into(), json!([hcl_ak]));
+    if let Some(c) = &vm_config {
+        runtime.insert("vm-configuration".into(), c.clone());
+    }
+    tee.insert("x-ms-runtime".into(), Value::Object(runtime));
+    tee.extend(verified.maa_claims());
+
+    let mut claims = Map::new();
+    if let Some(sb) = secure_boot {
+        claims.insert("secureboot".into(), json!(sb));
+    }
+    claims.insert("x-ms-attestation-type".into(), json!("azurevm"));
+    claims.insert("x-ms-azurevm-attestation-protocol-ver".into(), json!("2.0"));
+    claims.insert("x-ms-azurevm-attested-pcrs".into(), json!(quote.pcrs));
+    if let Some(id) = vm_config
+        .as_ref()
+        .and_then(|c| c.get("vmUniqueId"))
+        .and_then(Value::as_str)
+    {
+        claims.insert("x-ms-azurevm-vmid".into(), json!(id));
+    }
+    claims.insert("x-ms-isolation-tee".into(), Value::Object(tee));
+
+    let mut enc = enc_key.key.to_jwk();
+    if let Some(o) = enc.as_object_mut() {
+        o.insert("kid".into(), json!(tee_attest_core::EPHEMERAL_KEY_KID));
+        o.insert("key_ops".into(), json!(["encrypt"]));
+    }
+    let mut rt = Map::new();
+    if !evidence.client_payload.is_empty() {
+        // As MAA does: each value base64 encoded, keys lower-cased.
+        let payload: Map<String, Value> = evidence
+            .client_payload
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), json!(STANDARD.encode(v))))
+            .collect();
+        rt.insert("client-payload".into(), Value::Object(payload));
+    }
+    rt.insert("keys".into(), json!([enc]));
+    claims.insert("x-ms-runtime".into(), Value::Object(rt));
+    if let Some(n) = evidence
+        .client_payload
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("nonce"))
+    {
+        claims.insert("nonce".into(), json!(n.1));
+    } else if !nonce.is_empty() {
+        claims.insert("nonce".into(), json!(URL_SAFE_NO_PAD.encode(nonce)));
+    }
+    if mock {
+        claims.insert(MOCK_EVIDENCE_CLAIM.into(), json!(true));
+    }
+    Ok(Appraisal {
+        claims,
+        mock,
+        compliant,
+    })
+}

@@ -1,0 +1,23 @@
+//! The tee-attest local verifier: appraises Azure CVM evidence offline into
+//! the claims Microsoft Azure Attestation issues, evaluates the MAA policy
+//! language on them, and signs an MAA-compatible token (RS256, `jku`, `kid`,
+//! `x5c`).
+//!
+//! Mock roots are trusted only when the configuration names them, and a
+//! token from mock evidence says so (`x-tee-attest-mock-evidence: true`)
+//! and never carries `x-ms-compliance-status`.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
+
+pub mod appraise;
+mod error;
+mod local;
+mod signer;
+pub mod tcg;
+
+pub use error::VerifierError;
+pub use local::{
+    LocalVerifier, LocalVerifierConfig, DEFAULT_POLICY, DEFAULT_VALIDITY_MINUTES,
+    MAX_VALIDITY_MINUTES,
+};
+pub use signer::TokenSigner;

@@ -1,0 +1,198 @@
+//! The verifier's token-signing key: RSA-2048 (aws-lc-rs), a self-signed
+//! certificate for `x5c`, the JWKS that publishes it, and RS256 signing.
+//!
+//! Tokens are signed here directly with the key held in memory: a JWS is
+//! three base64url segments, and re-parsing the key for every token (as a
+//! generic JWT library does) would cost more than the signature.
+
+use aws_lc_rs::digest;
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use serde_json::{json, Value};
+use tee_attest_tpm::RsaPublic;
+
+use crate::VerifierError;
+
+/// Signs tokens.
+pub struct TokenSigner {
+    key: KeyPair,
+    pkcs8: zeroize::Zeroizing<Vec<u8>>,
+    cert_der: Vec<u8>,
+    kid: String,
+    x5t: String,
+    public: RsaPublic,
+}
+
+impl std::fmt::Debug for TokenSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSigner")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+fn setup(what: &str) -> impl FnOnce(String) -> VerifierError + '_ {
+    move |e| VerifierError::Setup(format!("{what}: {e}"))
+}
+
+impl TokenSigner {
+    /// A fresh RSA-2048 key and a self-signed certificate for it.
+    pub fn generate() -> Result<Self, VerifierError> {
+        let key = KeyPair::generate(KeySize::Rsa2048)
+            .map_err(|e| setup("generating the signing key")(e.to_string()))?;
+        let pkcs8: Pkcs8V1Der<'_> = key
+            .as_der()
+            .map_err(|e| setup("encoding the signing key")(e.to_string()))?;
+        let pkcs8 = pkcs8.as_ref().to_vec();
+        let rc_key = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(
+            &pkcs8.clone().into(),
+            &rcgen::PKCS_RSA_SHA256,
+        )
+        .map_err(|e| setup("loading the signing key")(e.to_string()))?;
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())
+            .map_err(|e| setup("certificate parameters")(e.to_string()))?;
+        params.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            "tee-attest local verifier token signing",
+        );
+        let cert = params
+            .self_signed(&rc_key)
+            .map_err(|e| setup("signing certificate")(e.to_string()))?;
+        Self::from_parts(&pkcs8, cert.der().to_vec())
+    }
+
+    /// A signer from a stored PKCS#8 key and its certificate (DER).
+    pub fn from_parts(pkcs8: &[u8], cert_der: Vec<u8>) -> Result<Self, VerifierError> {
+        let key = KeyPair::from_pkcs8(pkcs8)
+            .map_err(|e| setup("loading the signing key")(e.to_string()))?;
+        let spki = key
+            .public_key()
+            .as_der()
+            .map_err(|e| setup("public key")(e.to_string()))?;
+        let public = rsa_public_from_spki(spki.as_ref())?;
+        let kid = STANDARD.encode(digest::digest(&digest::SHA256, &cert_der));
+        let x5t =
+            URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, &cert_der));
+        Ok(Self {
+            key,
+            pkcs8: zeroize::Zeroizing::new(pkcs8.to_vec()),
+            cert_der,
+            kid,
+            x5t,
+            public,
+        })
+    }
+
+    /// The PKCS#8 key (to store; zeroized on drop).
+    pub fn pkcs8(&self) -> &[u8] {
+        &self.pkcs8
+    }
+
+    /// The certificate (DER).
+    pub fn cert_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    /// The key id tokens carry.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The JWKS publishing the key, as MAA's `/certs` does (with `x5c`).
+    pub fn jwks(&self) -> Value {
+        let mut jwk = self.public.to_jwk();
+        if let Some(o) = jwk.as_object_mut() {
+            o.insert("kid".into(), json!(self.kid));
+            o.insert("use".into(), json!("sig"));
+            o.insert("alg".into(), json!("RS256"));
+            o.insert("x5c".into(), json!([STANDARD.encode(&self.cert_der)]));
+        }
+        json!({ "keys": [jwk] })
+    }
+
+    /// Sign `claims` as an RS256 JWT with header `jku`, `kid`, `typ` and
+    /// `x5c` (or `x5t` when `omit_x5c`).
+    pub fn sign(&self, claims: &Value, jku: &str, omit_x5c: bool) -> Result<String, VerifierError> {
+        let mut header = json!({"alg": "RS256", "jku": jku, "kid": self.kid, "typ": "JWT"});
+        if let Some(h) = header.as_object_mut() {
+            if omit_x5c {
+                h.insert("x5t".into(), json!(self.x5t));
+            } else {
+                h.insert("x5c".into(), json!([STANDARD.encode(&self.cert_der)]));
+            }
+        }
+        let mut out = URL_SAFE_NO_PAD.encode(header.to_string());
+        out.push('.');
+        out.push_str(&URL_SAFE_NO_PAD.encode(claims.to_string()));
+        let mut sig = vec![0u8; self.key.public_modulus_len()];
+        self.key
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                out.as_bytes(),
+                &mut sig,
+            )
+            .map_err(|e| VerifierError::Setup(format!("signing the token: {e}")))?;
+        out.push('.');
+        out.push_str(&URL_SAFE_NO_PAD.encode(sig));
+        Ok(out)
+    }
+}
+
+/// The modulus and exponent of an RSA SubjectPublicKeyInfo.
+fn rsa_public_from_spki(spki: &[u8]) -> Result<RsaPublic, VerifierError> {
+    let pem = format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        STANDARD.encode(spki)
+    );
+    RsaPublic::from_pem(&pem).map_err(|e| VerifierError::Setup(format!("signing key: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lc_rs::signature::{RsaPublicKeyComponents, RSA_PKCS1_2048_8192_SHA256};
+
+    #[test]
+    fn signs_tokens_that_verify_with_the_published_key() {
+        let s = TokenSigner::generate().unwrap();
+        let t = s.sign(&json!({"x": 1}), "https://v/certs", false).unwrap();
+        let parts: Vec<_> = t.split('.').collect();
+        assert_eq!(parts.len(), 3);
+        let jwks = s.jwks();
+        let jwk = &jwks["keys"][0];
+        let key = RsaPublic::from_jwk(jwk).unwrap();
+        let sig = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+        RsaPublicKeyComponents {
+            n: &key.n,
+            e: &key.e,
+        }
+        .verify(
+            &RSA_PKCS1_2048_8192_SHA256,
+            format!("{}.{}", parts[0], parts[1]).as_bytes(),
+            &sig,
+        )
+        .unwrap();
+        let header: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+        assert_eq!(header["kid"], jwk["kid"]);
+        assert_eq!(header["x5c"][0], jwk["x5c"][0]);
+        let t2 = s.sign(&json!({}), "j", true).unwrap();
+        let h2: Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(t2.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(h2.get("x5c").is_none());
+        assert!(h2["x5t"].is_string());
+        // Stored and loaded again: the same key and kid.
+        let again = TokenSigner::from_parts(s.pkcs8(), s.cert_der().to_vec()).unwrap();
+        assert_eq!(again.kid(), s.kid());
+        assert_eq!(again.jwks(), jwks);
+    }
+}
