@@ -31,6 +31,11 @@ enum Command {
     /// Show what this machine offers (TPM, HCL report, TDX/SNP devices) and
     /// the cargo features to build with, as JSON. Never uses the network.
     Detect(cmd::detect::DetectArgs),
+    /// Gather evidence in this TEE and get a token from a verifier (printed).
+    Attest(cmd::attest::AttestArgs),
+    /// Inspect attestation tokens.
+    #[command(subcommand)]
+    Token(cmd::token::TokenCmd),
     /// Run the main job on the embedded default: a mock vTPM on swtpm.
     Demo(cmd::demo::DemoArgs),
 }
@@ -46,6 +51,8 @@ fn main() -> ExitCode {
         Command::Policy(c) => cmd::policy::run(c),
         Command::Evidence(c) => cmd::evidence::run(c),
         Command::Detect(a) => cmd::detect::run(a),
+        Command::Attest(a) => cmd::attest::run(a),
+        Command::Token(c) => cmd::token::run(c),
         Command::Demo(a) => cmd::demo::run(a),
     };
     match result {

@@ -5,6 +5,8 @@
 use aws_lc_rs::digest;
 use x509_cert::der::pem::{encode_string, LineEnding};
 
+use tee_attest_tpm::eventlog::{EventLogBuilder, EV_SEPARATOR};
+
 use crate::amd::{MockAmdRoots, MockTcb};
 use crate::hcl::MockHcl;
 use crate::thim::MockThim;
@@ -17,6 +19,7 @@ pub struct MockAzureCvm {
     proxy: HclProxy,
     thim: MockThim,
     vtpm: MockVtpm,
+    log_dir: tempfile::TempDir,
     ark_der: Vec<u8>,
     ask_der: Vec<u8>,
     vcek_der: Vec<u8>,
@@ -38,6 +41,7 @@ impl MockAzureCvm {
     /// Start one whose VCEK is issued by `roots`.
     pub fn start_with(roots: &MockAmdRoots) -> Result<Self, MockError> {
         let vtpm = MockVtpm::start()?;
+        let log_dir = measured_boot(&vtpm)?;
         // The "chip id": derived from the AK, so each mock CVM is its own chip.
         let mut chip_id = [0u8; 64];
         chip_id.copy_from_slice(digest::digest(&digest::SHA512, &vtpm.ak().n).as_ref());
@@ -61,6 +65,7 @@ impl MockAzureCvm {
             proxy,
             thim,
             vtpm,
+            log_dir,
             ark_der: roots.ark_der().to_vec(),
             ask_der: roots.ask_der().to_vec(),
             vcek_der,
@@ -75,6 +80,12 @@ impl MockAzureCvm {
     /// The IMDS base URL serving THIM (`http://127.0.0.1:PORT`).
     pub fn imds_url(&self) -> String {
         self.thim.base_url()
+    }
+
+    /// The TCG event log of the mock firmware's measured boot, whose
+    /// events are extended into the vTPM's PCRs 0–7 (secure boot on).
+    pub fn event_log_path(&self) -> std::path::PathBuf {
+        self.log_dir.path().join(EVENT_LOG_FILE)
     }
 
     /// The mock ARK (DER): what a verifier must be told to trust.
@@ -96,4 +107,40 @@ impl MockAzureCvm {
     pub fn vtpm(&self) -> &MockVtpm {
         &self.vtpm
     }
+}
+
+const EVENT_LOG_FILE: &str = "binary_bios_measurements";
+
+/// Play a firmware's measured boot: log events for PCRs 0–7 (with the
+/// `SecureBoot` variable measured as 1) and extend the same digests into
+/// the vTPM. Returns the directory holding the log.
+fn measured_boot(vtpm: &MockVtpm) -> Result<tempfile::TempDir, MockError> {
+    let mut tpm = vtpm.open()?;
+    let mut log = EventLogBuilder::new();
+    let mut extend = |pcr: u32, digest: [u8; 32]| tpm.pcr_extend_sha256(pcr, digest);
+    for pcr in 0..7 {
+        extend(
+            pcr,
+            log.event(
+                pcr,
+                0x8000_0008,
+                format!("mock firmware component {pcr}").as_bytes(),
+            ),
+        )?;
+    }
+    extend(7, log.secure_boot(true))?;
+    for pcr in 0..8 {
+        extend(pcr, log.event(pcr, EV_SEPARATOR, &[0, 0, 0, 0]))?;
+    }
+    let dir = tempfile::tempdir().map_err(|source| MockError::Spawn {
+        hint: "creating the event log directory",
+        source,
+    })?;
+    std::fs::write(dir.path().join(EVENT_LOG_FILE), log.build()).map_err(|source| {
+        MockError::Spawn {
+            hint: "writing the event log",
+            source,
+        }
+    })?;
+    Ok(dir)
 }

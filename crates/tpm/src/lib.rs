@@ -4,6 +4,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
 mod error;
+pub mod eventlog;
 pub mod handles;
 pub mod verify;
 

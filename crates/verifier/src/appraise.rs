@@ -20,8 +20,8 @@ use tee_attest_core::{Error, Evidence, TeeKind, MOCK_EVIDENCE_CLAIM};
 use tee_attest_snp::{RootOrigin, SnpOptions, SnpVerified, SnpVerifier};
 use tee_attest_tpm::verify::{attributes, verify_certify, verify_quote, RsaPublic, TpmPublic};
 
-use crate::tcg::EventLog;
 use crate::VerifierError;
+use tee_attest_tpm::eventlog::EventLog;
 
 /// What appraisal establishes: the claims for the token (before policy and
 /// the standard JWT claims), and facts the issuer needs.
@@ -137,8 +137,10 @@ pub fn appraise_azure_snp(
     // The measured boot: replayed against the quoted PCRs.
     let mut secure_boot = None;
     if let Some(log) = &evidence.event_log {
-        let log = EventLog::parse(log)?;
-        let replayed = log.replay_sha256()?;
+        let log = EventLog::parse(log).map_err(|e| check("tcg.parse", e.to_string()))?;
+        let replayed = log
+            .replay_sha256()
+            .map_err(|e| check("tcg.parse", e.to_string()))?;
         for (pcr, value) in &tpm.pcrs {
             if let Some(r) = replayed.get(pcr) {
                 if r.as_slice() != value.as_slice() {

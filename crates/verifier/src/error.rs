@@ -14,14 +14,6 @@ pub enum VerifierError {
         /// What was found.
         detail: String,
     },
-    /// The TCG event log does not parse (code 6: the evidence is bad).
-    #[error("attestation check `tcg.parse` failed: event log at {offset}: {reason}")]
-    EventLog {
-        /// Byte offset (or event index).
-        offset: usize,
-        /// What was wrong.
-        reason: String,
-    },
     /// The evidence is not of a kind this verifier appraises (code 8).
     #[error("unsupported evidence: {0}")]
     Unsupported(String),
@@ -33,9 +25,7 @@ pub enum VerifierError {
 impl CodedError for VerifierError {
     fn code(&self) -> ErrorCode {
         match self {
-            VerifierError::Check { .. } | VerifierError::EventLog { .. } => {
-                ErrorCode::AttestationFailed
-            }
+            VerifierError::Check { .. } => ErrorCode::AttestationFailed,
             VerifierError::Unsupported(_) => ErrorCode::InvalidInputParameter,
             VerifierError::Setup(_) => ErrorCode::InitializationFailed,
         }

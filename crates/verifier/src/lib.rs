@@ -13,7 +13,6 @@ pub mod appraise;
 mod error;
 mod local;
 mod signer;
-pub mod tcg;
 
 pub use error::VerifierError;
 pub use local::{

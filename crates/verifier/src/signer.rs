@@ -73,7 +73,8 @@ impl TokenSigner {
             .public_key()
             .as_der()
             .map_err(|e| setup("public key")(e.to_string()))?;
-        let public = rsa_public_from_spki(spki.as_ref())?;
+        let public = RsaPublic::from_spki_der(spki.as_ref())
+            .map_err(|e| setup("signing key")(e.to_string()))?;
         let kid = STANDARD.encode(digest::digest(&digest::SHA256, &cert_der));
         let x5t =
             URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, &cert_der));
@@ -85,6 +86,30 @@ impl TokenSigner {
             x5t,
             public,
         })
+    }
+
+    /// The signer stored in `dir` (`signing-key.pk8`, mode 0600, and
+    /// `signing-cert.der`), created there on first use. Several verifier
+    /// instances sharing the directory share the key.
+    pub fn load_or_generate(dir: &std::path::Path) -> Result<Self, VerifierError> {
+        let key_path = dir.join("signing-key.pk8");
+        let cert_path = dir.join("signing-cert.der");
+        if key_path.exists() {
+            let key = zeroize::Zeroizing::new(
+                std::fs::read(&key_path)
+                    .map_err(|e| setup("reading the signing key")(e.to_string()))?,
+            );
+            let cert = std::fs::read(&cert_path)
+                .map_err(|e| setup("reading the signing certificate")(e.to_string()))?;
+            return Self::from_parts(&key, cert);
+        }
+        std::fs::create_dir_all(dir)
+            .map_err(|e| setup("creating the data directory")(e.to_string()))?;
+        let signer = Self::generate()?;
+        write_private(&key_path, signer.pkcs8())?;
+        std::fs::write(&cert_path, signer.cert_der())
+            .map_err(|e| setup("writing the signing certificate")(e.to_string()))?;
+        Ok(signer)
     }
 
     /// The PKCS#8 key (to store; zeroized on drop).
@@ -143,13 +168,22 @@ impl TokenSigner {
     }
 }
 
-/// The modulus and exponent of an RSA SubjectPublicKeyInfo.
-fn rsa_public_from_spki(spki: &[u8]) -> Result<RsaPublic, VerifierError> {
-    let pem = format!(
-        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
-        STANDARD.encode(spki)
-    );
-    RsaPublic::from_pem(&pem).map_err(|e| VerifierError::Setup(format!("signing key: {e}")))
+/// Write a private file: created with mode 0600 (on Unix) before any byte
+/// is written.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), VerifierError> {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .map_err(|e| setup("creating the signing key file")(e.to_string()))?;
+    f.write_all(bytes)
+        .map_err(|e| setup("writing the signing key")(e.to_string()))
 }
 
 #[cfg(test)]
@@ -190,6 +224,22 @@ mod tests {
         .unwrap();
         assert!(h2.get("x5c").is_none());
         assert!(h2["x5t"].is_string());
+        // Stored in a directory (0600) and loaded again.
+        let dir = std::env::temp_dir().join(format!("tee-attest-signer-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let first = TokenSigner::load_or_generate(&dir).unwrap();
+        let second = TokenSigner::load_or_generate(&dir).unwrap();
+        assert_eq!(first.kid(), second.kid());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(dir.join("signing-key.pk8"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
         // Stored and loaded again: the same key and kid.
         let again = TokenSigner::from_parts(s.pkcs8(), s.cert_der().to_vec()).unwrap();
         assert_eq!(again.kid(), s.kid());

@@ -108,6 +108,15 @@ pub fn detect(args: &DetectArgs) -> Value {
     })
 }
 
+/// The TEE detected on this machine, if any (for `--tee auto`).
+pub fn detect_tee(tcti: Option<&str>) -> Option<tee_attest_core::TeeKind> {
+    let args = DetectArgs {
+        root: PathBuf::from("/"),
+        tcti: tcti.map(str::to_string),
+    };
+    detect(&args)["tee"].as_str()?.parse().ok()
+}
+
 /// Run `detect`: print the JSON.
 pub fn run(args: DetectArgs) -> Result<()> {
     let out = detect(&args);

@@ -1,6 +1,9 @@
 //! One module per group of subcommands.
 
+pub mod attest;
+pub mod common;
 pub mod demo;
 pub mod detect;
 pub mod evidence;
 pub mod policy;
+pub mod token;

@@ -82,6 +82,19 @@ impl RsaPublic {
         Ok(Self::new(&key.n().to_bytes_be(), &key.e().to_bytes_be()))
     }
 
+    /// A key from a DER SubjectPublicKeyInfo.
+    pub fn from_spki_der(der: &[u8]) -> Result<Self, TpmError> {
+        use rsa::pkcs8::DecodePublicKey;
+        use rsa::traits::PublicKeyParts;
+        let key = rsa::RsaPublicKey::from_public_key_der(der).map_err(|e| TpmError::Malformed {
+            structure: "SubjectPublicKeyInfo",
+            field: "subjectPublicKey",
+            offset: 0,
+            reason: e.to_string(),
+        })?;
+        Ok(Self::new(&key.n().to_bytes_be(), &key.e().to_bytes_be()))
+    }
+
     /// A key from a JWK (`kty` `RSA`, base64url `n` and `e`).
     pub fn from_jwk(jwk: &serde_json::Value) -> Result<Self, TpmError> {
         let field = |name: &'static str| -> Result<Vec<u8>, TpmError> {

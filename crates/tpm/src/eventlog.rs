@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use aws_lc_rs::digest;
 
-use crate::VerifierError;
+use crate::TpmError;
 
 /// `EV_NO_ACTION`: not extended into any PCR.
 pub const EV_NO_ACTION: u32 = 0x0000_0003;
@@ -52,24 +52,26 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], VerifierError> {
+    fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], TpmError> {
         let end = self
             .pos
             .checked_add(n)
             .filter(|&e| e <= self.b.len())
-            .ok_or(VerifierError::EventLog {
+            .ok_or(TpmError::Malformed {
+                structure: "TCG event log",
+                field,
                 offset: self.pos,
-                reason: format!("{field}: needs {n} bytes"),
+                reason: format!("needs {n} bytes"),
             })?;
         let out = &self.b[self.pos..end];
         self.pos = end;
         Ok(out)
     }
-    fn u16(&mut self, f: &'static str) -> Result<u16, VerifierError> {
+    fn u16(&mut self, f: &'static str) -> Result<u16, TpmError> {
         let b = self.take(2, f)?;
         Ok(u16::from_le_bytes([b[0], b[1]]))
     }
-    fn u32(&mut self, f: &'static str) -> Result<u32, VerifierError> {
+    fn u32(&mut self, f: &'static str) -> Result<u32, TpmError> {
         let b = self.take(4, f)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
@@ -77,9 +79,11 @@ impl<'a> Cursor<'a> {
 
 impl EventLog {
     /// Parse a crypto-agile event log.
-    pub fn parse(bytes: &[u8]) -> Result<Self, VerifierError> {
+    pub fn parse(bytes: &[u8]) -> Result<Self, TpmError> {
         let mut c = Cursor { b: bytes, pos: 0 };
-        let bad = |offset, reason: &str| VerifierError::EventLog {
+        let bad = |offset, reason: &str| TpmError::Malformed {
+            structure: "TCG event log",
+            field: "event",
             offset,
             reason: reason.into(),
         };
@@ -158,13 +162,15 @@ impl EventLog {
     }
 
     /// The SHA-256 PCR values the log replays to (PCRs it touches only).
-    pub fn replay_sha256(&self) -> Result<BTreeMap<u32, [u8; 32]>, VerifierError> {
+    pub fn replay_sha256(&self) -> Result<BTreeMap<u32, [u8; 32]>, TpmError> {
         let mut pcrs: BTreeMap<u32, [u8; 32]> = BTreeMap::new();
         for (i, e) in self.events.iter().enumerate() {
             if e.event_type == EV_NO_ACTION {
                 continue;
             }
-            let d = e.sha256.ok_or(VerifierError::EventLog {
+            let d = e.sha256.ok_or(TpmError::Malformed {
+                structure: "TCG event log",
+                field: "digests",
                 offset: i,
                 reason: format!("event {i} has no SHA-256 digest"),
             })?;
