@@ -103,15 +103,22 @@ fn detect_reads_the_hcl_report_type_from_the_vtpm() {
 #[test]
 fn demo_verifies_on_the_mock_vtpm() {
     let v = json(&cli().args(["demo", "--json"]).output().unwrap());
-    assert_eq!(v["quote"]["verified"], true);
+    let s = &v["summary"];
+    assert_eq!(s["tee"], "sevsnpvm");
+    assert_eq!(s["attestation_type"], "azurevm");
+    assert_eq!(s["mock_evidence"], true);
     assert_eq!(
-        v["quote"]["pcrs"],
-        serde_json::json!([0, 1, 2, 3, 4, 5, 6, 7])
+        s["compliance"],
+        serde_json::Value::Null,
+        "mock evidence is never compliant"
     );
-    assert_eq!(v["ephemeral_key"]["certified"], true);
-    assert_eq!(v["ephemeral_key"]["jwk"]["kty"], "RSA");
-    assert_eq!(v["decrypt_round_trip"], true);
-    assert_eq!(v["nonce"].as_str().unwrap().len(), 64);
+    assert_eq!(s["secure_boot"], true);
+    assert_eq!(s["tpm_enabled"], true);
+    assert_eq!(s["token_validated"], true);
+    assert_eq!(s["decrypt_round_trip"], true);
+    assert_eq!(s["nonce"].as_str().unwrap().len(), 32);
+    let t = tee_attest_core::AttestationToken::parse(v["token"].as_str().unwrap()).unwrap();
+    assert!(t.is_mock_evidence());
 }
 
 #[test]

@@ -1,91 +1,197 @@
 //! `tee-attest demo`: the main job on the embedded default.
 //!
-//! Today (the foundation): a mock Azure vTPM on swtpm; quote PCRs 0–7 over
-//! a fresh nonce and verify the quote; create the ephemeral key, certify it
-//! with the AK and verify that; seal a secret to it and open it inside the
-//! TPM. Later issues put the HCL report, the local verifier and the token in
-//! between.
+//! A mock Azure SEV-SNP CVM (swtpm behind the mock HCL, mock IMDS) → the
+//! real Azure provider gathers evidence → the embedded local verifier
+//! appraises it (the demo, and only the demo, trusts the mock AMD root
+//! without being asked) → a relying party validates the token → a secret
+//! sealed to the token's ephemeral key opens only inside the vTPM.
 
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use clap::Args;
-use rand::RngCore;
 use rsa::{BigUint, Oaep, RsaPublicKey};
-use tee_attest_core::{Error, ErrorCode, Result, RsaDecryptScheme};
-use tee_attest_mock::MockVtpm;
-use tee_attest_tpm::handles::{AK_PERSISTENT_HANDLE, LINUX_QUOTE_PCRS};
-use tee_attest_tpm::verify::{verify_certify, verify_quote};
+use serde_json::json;
+use tee_attest::{Attester, ClientParameters, MockProvider};
+use tee_attest_core::{AttestationToken, Error, ErrorCode, Result, RsaDecryptScheme};
+use tee_attest_tpm::RsaPublic;
+use tee_attest_verifier::{LocalVerifier, LocalVerifierConfig, TokenSigner};
+
+use super::common;
 
 /// Options of `demo`.
 #[derive(Args, Debug)]
 pub struct DemoArgs {
-    /// Print the steps' data as JSON instead of a human summary.
+    /// Print the outcome as JSON instead of a human summary.
     #[arg(long)]
     json: bool,
 }
 
+/// What a relying party checks, with the verifier's published keys: the
+/// signature (RS256, key by `kid` from the JWKS), the issuer, the nonce.
+fn relying_party_checks(
+    token: &AttestationToken,
+    jwks: &serde_json::Value,
+    issuer: &str,
+    nonce: &str,
+) -> Result<()> {
+    let fail = |m: &str| {
+        Error::new(
+            ErrorCode::AttestationFailed,
+            format!("token validation: {m}"),
+        )
+    };
+    let kid = token.header()["kid"]
+        .as_str()
+        .ok_or_else(|| fail("no kid"))?;
+    if token.header()["alg"] != "RS256" {
+        return Err(fail("alg is not RS256"));
+    }
+    let jwk = jwks["keys"]
+        .as_array()
+        .and_then(|ks| ks.iter().find(|k| k["kid"] == kid))
+        .ok_or_else(|| fail("unknown kid"))?;
+    let key = RsaPublic::from_jwk(jwk)?;
+    let (signed, sig) = token
+        .raw()
+        .rsplit_once('.')
+        .ok_or_else(|| fail("not a JWS"))?;
+    let sig = URL_SAFE_NO_PAD
+        .decode(sig)
+        .map_err(|_| fail("signature is not base64url"))?;
+    aws_lc_rs::signature::RsaPublicKeyComponents {
+        n: &key.n,
+        e: &key.e,
+    }
+    .verify(
+        &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+        signed.as_bytes(),
+        &sig,
+    )
+    .map_err(|_| fail("bad signature"))?;
+    if token.issuer() != Some(issuer) {
+        return Err(fail("wrong issuer"));
+    }
+    if token.nonce() != Some(nonce) {
+        return Err(fail("nonce mismatch"));
+    }
+    Ok(())
+}
+
 /// Run the demo.
 pub fn run(args: DemoArgs) -> Result<()> {
-    let vtpm = MockVtpm::start()?;
-    let mut tpm = vtpm.open()?;
-    let mut nonce = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut nonce);
+    let rt = common::runtime()?;
+    let provider = Arc::new(MockProvider::start()?);
+    let mut cfg = LocalVerifierConfig::new(common::DEFAULT_ISSUER);
+    cfg.extra_snp_roots.push(provider.ark_der().to_vec());
+    let verifier = Arc::new(LocalVerifier::new(cfg, TokenSigner::generate()?)?);
+    let attester = Attester::new(provider.clone(), verifier.clone());
 
-    let quote = tpm.quote(AK_PERSISTENT_HANDLE, LINUX_QUOTE_PCRS, &nonce)?;
-    let (_, ak) = tpm.read_public(AK_PERSISTENT_HANDLE)?;
-    let verified = verify_quote(&quote.attest, &quote.signature, &ak, &nonce, &quote.pcrs)?;
+    let mut nonce = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut nonce)
+        .map_err(|_| Error::new(ErrorCode::InitializationFailed, "no randomness"))?;
+    let nonce = hex::encode(nonce);
+    let params = ClientParameters::new("").with_payload("Nonce", nonce.clone());
+    let token = rt.block_on(attester.attest(&params))?;
+    relying_party_checks(&token, &verifier.jwks(), verifier.issuer(), &nonce)?;
 
-    let key = tpm.ephemeral_key()?;
-    let certified = tpm.certify(&key, AK_PERSISTENT_HANDLE, &nonce)?;
-    verify_certify(
-        &certified.certify_info,
-        &certified.signature,
-        &ak,
-        &certified.public,
-        &nonce,
-    )?;
-
-    let secret = b"a secret only this vTPM can open";
+    // The relying party seals a secret to the token's ephemeral key; only the vTPM opens it.
+    let jwk = token.ephemeral_key().ok_or_else(|| {
+        Error::new(
+            ErrorCode::JwtExtractionFailed,
+            "the token has no TpmEphemeralEncryptionKey",
+        )
+    })?;
+    let key = RsaPublic::from_jwk(&serde_json::Value::Object(jwk.clone()))?;
     let public = RsaPublicKey::new(
-        BigUint::from_bytes_be(&key.key.n),
-        BigUint::from_bytes_be(&key.key.e),
+        BigUint::from_bytes_be(&key.n),
+        BigUint::from_bytes_be(&key.e),
     )
     .map_err(|e| Error::with_source(ErrorCode::JwtToRsaKeyFailed, "ephemeral key", e))?;
+    let secret = b"a secret only this CVM can open";
     let sealed = public
         .encrypt(&mut rand::thread_rng(), Oaep::new::<sha2::Sha256>(), secret)
         .map_err(|e| {
             Error::with_source(ErrorCode::EncryptFailed, "sealing to the ephemeral key", e)
         })?;
-    let opened = tpm.decrypt(&key, RsaDecryptScheme::OaepSha256, &sealed)?;
+    let decryptor = attester
+        .decryptor()
+        .ok_or_else(|| Error::new(ErrorCode::InitializationFailed, "no vTPM decryptor"))?;
+    let opened = rt.block_on(decryptor.decrypt(RsaDecryptScheme::OaepSha256, &sealed))?;
     if opened.as_slice() != secret {
         return Err(Error::new(
             ErrorCode::DecryptTpmError,
-            "the TPM returned other bytes than were sealed",
+            "the vTPM returned other bytes than were sealed",
         ));
     }
 
-    let nonce_hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+    let vm = token.vm_configuration();
+    let flag = |k: &str| {
+        vm.and_then(|c| c.get(k))
+            .and_then(serde_json::Value::as_bool)
+    };
+    let summary = json!({
+        "tee": token.isolation_tee_type(),
+        "attestation_type": token.attestation_type(),
+        "compliance": token.compliance_status(),
+        "mock_evidence": token.is_mock_evidence(),
+        "secure_boot": token.secure_boot(),
+        "tpm_enabled": flag("tpm-enabled"),
+        "nonce": token.nonce(),
+        "issuer": token.issuer(),
+        "token_validated": true,
+        "decrypt_round_trip": true,
+    });
     if args.json {
-        let out = serde_json::json!({
-            "tee": "mock",
-            "tcti": vtpm.tcti(),
-            "nonce": nonce_hex,
-            "quote": {"verified": true, "pcrs": verified.pcrs, "clock_ms": verified.attest.clock_info.clock},
-            "ephemeral_key": {"certified": true, "jwk": key.key.to_jwk()},
-            "decrypt_round_trip": true,
-        });
-        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"summary": summary, "token": token.raw()}))
+                .unwrap_or_default()
+        );
     } else {
+        let cvm = provider.cvm();
         println!(
-            "tee-attest demo — mock Azure vTPM on swtpm ({})",
-            vtpm.tcti()
+            "tee-attest demo — mock Azure SEV-SNP CVM (vTPM {}, IMDS {})",
+            cvm.tcti(),
+            cvm.imds_url()
         );
-        println!("  TEE            mock (swtpm; mock roots, never trusted by default)");
-        println!("  nonce          {nonce_hex}");
+        println!("  evidence     HCL report (SNP report signed by the mock VCEK), TPM quote PCRs 0-23, ephemeral key certified by the AK, TCG log");
+        println!("  verifier     embedded local verifier (trusting the MOCK AMD root for this demo only)");
         println!(
-            "  TPM quote      verified: AK 0x81000003, SHA-256 PCRs {:?}",
-            verified.pcrs
+            "  TEE          {} ({})",
+            token.isolation_tee_type().unwrap_or("?"),
+            token.attestation_type().unwrap_or("?")
         );
-        println!("  ephemeral key  RSA-2048 in the NULL hierarchy, PolicyPCR 0-7, certified by the AK: verified");
-        println!("  decrypt        RSA-OAEP-SHA256 sealed outside, opened inside the TPM: ok");
+        println!(
+            "  compliance   {}",
+            token
+                .compliance_status()
+                .unwrap_or("none: mock evidence is never azure-compliant-cvm")
+        );
+        println!(
+            "  secure boot  {}",
+            match token.secure_boot() {
+                Some(true) => "on",
+                Some(false) => "off",
+                None => "unknown",
+            }
+        );
+        println!(
+            "  vTPM         {}",
+            match flag("tpm-enabled") {
+                Some(true) => "enabled",
+                _ => "not reported",
+            }
+        );
+        println!(
+            "  nonce        {} (returned in the token)",
+            token.nonce().unwrap_or("?")
+        );
+        println!("  token        RS256 by {}, validated as a relying party would (signature, issuer, nonce)", token.issuer().unwrap_or("?"));
+        println!(
+            "  decrypt      secret sealed to TpmEphemeralEncryptionKey, opened inside the vTPM: ok"
+        );
         println!("result: verified");
     }
     Ok(())
