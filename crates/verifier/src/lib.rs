@@ -12,6 +12,7 @@
 pub mod appraise;
 mod error;
 mod local;
+pub mod service;
 mod signer;
 
 pub use error::VerifierError;

@@ -1,0 +1,358 @@
+//! The local verifier as an HTTP service shaped like Microsoft Azure
+//! Attestation's REST API:
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /attest/AzureGuest` | AzureGuest evidence → sealed token (MAA's client protocol) |
+//! | `GET /certs` | the JWKS (keys with `x5c`) |
+//! | `GET /.well-known/openid-configuration` | OpenID metadata (`issuer`, `jwks_uri`) |
+//! | `GET /policies/{type}` | the policy, as a signed token carrying `x-ms-policy` |
+//! | `PUT /policies/{type}` | set the policy (text or JWS body) → `x-ms-policy-result: Updated` |
+//! | `POST /policies/{type}:reset` | back to the default → `x-ms-policy-result: Removed` |
+//!
+//! `api-version` is accepted and ignored. Errors are MAA's body
+//! `{"error":{"code","message"}}`. The signing key and the policy live in
+//! the data directory, so several instances sharing it behave as one: each
+//! picks up a policy another changed before its next request.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde_json::{json, Value};
+use tee_attest_core::{Error, ErrorCode};
+use tee_attest_policy::{load_policy, JwsOptions};
+
+use crate::{LocalVerifier, DEFAULT_POLICY};
+
+/// The attestation type whose policy this service evaluates.
+pub const AZURE_GUEST: &str = "AzureGuest";
+/// The largest request body accepted (evidence with a TCG log fits easily).
+pub const BODY_LIMIT: usize = 4 * 1024 * 1024;
+/// How long one request may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The service's state: the verifier and where its policy is kept.
+pub struct ServiceState {
+    verifier: Arc<LocalVerifier>,
+    policy_file: PathBuf,
+    /// The policy text last applied (`None`: nothing applied yet).
+    policy_seen: Mutex<Option<String>>,
+    attest: Option<AttestHandler>,
+}
+
+/// Handles `POST /attest/AzureGuest` bodies: the wire protocol lives in the
+/// `maa` crate; the binary wires it in.
+pub type AttestHandler = Arc<dyn Fn(&LocalVerifier, &[u8]) -> Result<Value, Error> + Send + Sync>;
+
+impl std::fmt::Debug for ServiceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceState")
+            .field("policy_file", &self.policy_file)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServiceState {
+    /// State for `verifier`, keeping the policy under `data_dir`. A policy
+    /// already stored there is loaded (code 9 if it no longer parses).
+    pub fn new(
+        verifier: Arc<LocalVerifier>,
+        data_dir: &Path,
+        attest: Option<AttestHandler>,
+    ) -> Result<Arc<Self>, Error> {
+        let policy_file = data_dir.join("policies").join(format!("{AZURE_GUEST}.txt"));
+        let state = Arc::new(Self {
+            verifier,
+            policy_file,
+            policy_seen: Mutex::new(None),
+            attest,
+        });
+        state.refresh_policy()?;
+        Ok(state)
+    }
+
+    /// The verifier.
+    pub fn verifier(&self) -> &Arc<LocalVerifier> {
+        &self.verifier
+    }
+
+    /// Apply the stored policy (or the default when none is stored) if it
+    /// differs from the one applied last. Comparing the text, not the file's
+    /// time, catches every change another instance makes.
+    fn refresh_policy(&self) -> Result<(), Error> {
+        let text = match std::fs::read_to_string(&self.policy_file) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => DEFAULT_POLICY.to_string(),
+            Err(e) => {
+                return Err(Error::with_source(
+                    ErrorCode::InitializationFailed,
+                    "reading the stored policy",
+                    e,
+                ))
+            }
+        };
+        let mut seen = self
+            .policy_seen
+            .lock()
+            .map_err(|_| internal("policy lock poisoned"))?;
+        if seen.as_deref() == Some(text.as_str()) {
+            return Ok(());
+        }
+        self.verifier.set_policy(&text)?;
+        *seen = Some(text);
+        Ok(())
+    }
+
+    fn store_policy(&self, text: Option<&str>) -> Result<(), Error> {
+        let io = |e| Error::with_source(ErrorCode::InitializationFailed, "storing the policy", e);
+        match text {
+            Some(t) => {
+                if let Some(dir) = self.policy_file.parent() {
+                    std::fs::create_dir_all(dir).map_err(io)?;
+                }
+                let tmp = self.policy_file.with_extension("tmp");
+                std::fs::write(&tmp, t).map_err(io)?;
+                std::fs::rename(&tmp, &self.policy_file).map_err(io)?;
+            }
+            None => match std::fs::remove_file(&self.policy_file) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(e)),
+            },
+        }
+        self.refresh_policy()
+    }
+}
+
+fn internal(msg: &str) -> Error {
+    Error::new(ErrorCode::InitializationFailed, msg.to_string())
+}
+
+/// An error as MAA answers it.
+struct ApiError(Error);
+
+impl<E: Into<Error>> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        ApiError(e.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = match self.0.code() {
+            ErrorCode::AttestationFailed => (StatusCode::BAD_REQUEST, "AttestationFailed"),
+            ErrorCode::AttestationParametersValidationFailed => {
+                (StatusCode::BAD_REQUEST, "InvalidPolicy")
+            }
+            ErrorCode::InvalidInputParameter
+            | ErrorCode::ReportParsingFailed
+            | ErrorCode::EmptyReport
+            | ErrorCode::InvalidJsonResponse
+            | ErrorCode::EmptyRequestBody
+            | ErrorCode::ParseResponseFailed => (StatusCode::BAD_REQUEST, "InvalidParameter"),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
+        };
+        (
+            status,
+            Json(json!({"error": {"code": code, "message": self.0.full_message()}})),
+        )
+            .into_response()
+    }
+}
+
+fn not_found(what: &str) -> ApiError {
+    ApiError(Error::new(
+        ErrorCode::InvalidInputParameter,
+        format!(
+            "unsupported attestation type {what:?}: this service evaluates {AZURE_GUEST} policies"
+        ),
+    ))
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A token the service signs about itself (policy responses).
+fn service_token(
+    state: &ServiceState,
+    mut claims: serde_json::Map<String, Value>,
+) -> Result<Json<Value>, ApiError> {
+    let v = &state.verifier;
+    let t = now();
+    claims.insert("iss".into(), json!(v.issuer()));
+    claims.insert("iat".into(), json!(t));
+    claims.insert("nbf".into(), json!(t));
+    claims.insert("exp".into(), json!(t + 8 * 3600));
+    let jwt = v
+        .signer()
+        .sign(
+            &Value::Object(claims),
+            &format!("{}/certs", v.issuer()),
+            false,
+        )
+        .map_err(Error::from)?;
+    Ok(Json(json!({ "token": jwt })))
+}
+
+/// An unsigned policy JWS, as MAA returns in `x-ms-policy`.
+fn unsigned_policy_jws(text: &str) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#);
+    let payload = URL_SAFE_NO_PAD
+        .encode(json!({"AttestationPolicy": URL_SAFE_NO_PAD.encode(text)}).to_string());
+    format!("{header}.{payload}.")
+}
+
+async fn certs(State(s): State<Arc<ServiceState>>) -> Json<Value> {
+    Json(s.verifier.jwks())
+}
+
+async fn openid(State(s): State<Arc<ServiceState>>) -> Json<Value> {
+    let iss = s.verifier.issuer();
+    Json(json!({
+        "issuer": iss,
+        "jwks_uri": format!("{iss}/certs"),
+        "response_types_supported": ["token", "none"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": ["none"],
+        "claims_supported": ["x-ms-ver", "x-ms-attestation-type", "x-ms-policy-hash", "x-ms-runtime", "x-ms-isolation-tee", "nonce", "iss", "iat", "exp", "nbf", "jti"],
+    }))
+}
+
+async fn get_policy(
+    State(s): State<Arc<ServiceState>>,
+    UrlPath(kind): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    if kind != AZURE_GUEST {
+        return Err(not_found(&kind));
+    }
+    s.refresh_policy()?;
+    let text = s.verifier.policy_text();
+    let mut claims = serde_json::Map::new();
+    claims.insert("x-ms-policy".into(), json!(unsigned_policy_jws(&text)));
+    service_token(&s, claims)
+}
+
+async fn put_policy(
+    State(s): State<Arc<ServiceState>>,
+    UrlPath(kind): UrlPath<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    if kind != AZURE_GUEST {
+        return Err(not_found(&kind));
+    }
+    let body = std::str::from_utf8(&body)
+        .map_err(|_| Error::new(ErrorCode::InvalidInputParameter, "the policy is not UTF-8"))?;
+    if body.trim().is_empty() {
+        return Err(Error::new(ErrorCode::EmptyRequestBody, "empty policy").into());
+    }
+    let doc = load_policy(body.trim(), &JwsOptions::default())?;
+    // Check it parses before storing it.
+    tee_attest_policy::Policy::parse(&doc.text)?;
+    s.store_policy(Some(&doc.text))?;
+    let mut claims = serde_json::Map::new();
+    claims.insert("x-ms-policy-result".into(), json!("Updated"));
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body.trim().as_bytes());
+    claims.insert(
+        "x-ms-policy-token-hash".into(),
+        json!(URL_SAFE_NO_PAD.encode(digest)),
+    );
+    if let Some(signer) = &doc.signer {
+        claims.insert("x-ms-policy-signer".into(), signer.claim());
+    }
+    service_token(&s, claims)
+}
+
+async fn post_policy(
+    State(s): State<Arc<ServiceState>>,
+    UrlPath(spec): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let Some(kind) = spec.strip_suffix(":reset") else {
+        return Err(ApiError(Error::new(
+            ErrorCode::InvalidInputParameter,
+            format!("unknown policy operation {spec:?}"),
+        )));
+    };
+    if kind != AZURE_GUEST {
+        return Err(not_found(kind));
+    }
+    s.store_policy(None)?;
+    let mut claims = serde_json::Map::new();
+    claims.insert("x-ms-policy-result".into(), json!("Removed"));
+    service_token(&s, claims)
+}
+
+async fn attest_azure_guest(
+    State(s): State<Arc<ServiceState>>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let handler = s.attest.clone().ok_or_else(|| {
+        ApiError(Error::new(
+            ErrorCode::InitializationFailed,
+            "AzureGuest is not enabled in this build",
+        ))
+    })?;
+    s.refresh_policy()?;
+    let state = s.clone();
+    let out = tokio::task::spawn_blocking(move || handler(&state.verifier, &body))
+        .await
+        .map_err(|e| {
+            ApiError(Error::with_source(
+                ErrorCode::InitializationFailed,
+                "attestation task failed",
+                e,
+            ))
+        })??;
+    Ok(Json(out))
+}
+
+/// The service's routes.
+pub fn router(state: Arc<ServiceState>) -> Router {
+    Router::new()
+        .route("/attest/AzureGuest", post(attest_azure_guest))
+        .route("/certs", get(certs))
+        .route("/.well-known/openid-configuration", get(openid))
+        .route(
+            "/policies/{kind}",
+            get(get_policy).put(put_policy).post(post_policy),
+        )
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+/// Serve on `listener` until `shutdown` completes (then finish the requests
+/// in flight). Each request may take at most [`REQUEST_TIMEOUT`].
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<ServiceState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let app = router(state).layer(axum::middleware::from_fn(
+        |req, next: axum::middleware::Next| async move {
+            match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+                Ok(resp) => resp,
+                Err(_) => ApiError(Error::new(
+                    ErrorCode::SendRequestFailed,
+                    "the request took too long",
+                ))
+                .into_response(),
+            }
+        },
+    ));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| Error::with_source(ErrorCode::InitializationFailed, "serving", e))
+}

@@ -1,0 +1,212 @@
+//! The service on a real loopback listener: JWKS, OpenID metadata, policy
+//! management as MAA shapes it, errors as MAA's body.
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde_json::Value;
+use tee_attest_core::AttestationToken;
+use tee_attest_verifier::service::{serve, ServiceState};
+use tee_attest_verifier::{LocalVerifier, LocalVerifierConfig, TokenSigner, DEFAULT_POLICY};
+
+struct Server {
+    base: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn start(dir: &std::path::Path) -> Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let verifier = Arc::new(
+        LocalVerifier::new(
+            LocalVerifierConfig::new(&base),
+            TokenSigner::load_or_generate(dir).unwrap(),
+        )
+        .unwrap(),
+    );
+    let state = ServiceState::new(verifier, dir, None).unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        serve(listener, state, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    Server {
+        base,
+        stop: Some(tx),
+        task,
+    }
+}
+
+impl Server {
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.await.unwrap();
+    }
+}
+
+fn claims(resp: &Value) -> Value {
+    AttestationToken::parse(resp["token"].as_str().unwrap())
+        .unwrap()
+        .claims()
+        .clone()
+}
+
+fn policy_of(jws: &str) -> String {
+    let payload: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(jws.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    String::from_utf8(
+        URL_SAFE_NO_PAD
+            .decode(payload["AttestationPolicy"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn metadata_keys_and_policies_as_maa_serves_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path()).await;
+    let http = reqwest::Client::new();
+
+    let oidc: Value = http
+        .get(format!("{}/.well-known/openid-configuration", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(oidc["issuer"], s.base);
+    assert_eq!(oidc["jwks_uri"], format!("{}/certs", s.base));
+    let jwks: Value = http
+        .get(format!("{}/certs?api-version=2020-10-01", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"][0]["kty"], "RSA");
+    assert!(jwks["keys"][0]["x5c"][0].is_string());
+
+    // The default policy, then a new one, then reset.
+    let get = || async {
+        let r: Value = http
+            .get(format!(
+                "{}/policies/AzureGuest?api-version=2020-10-01",
+                s.base
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        policy_of(claims(&r)["x-ms-policy"].as_str().unwrap())
+    };
+    assert!(get().await.contains("permit()"));
+    let policy =
+        "version=1.0; authorizationrules { [type==\"secureboot\", value==true] => permit(); };";
+    let r = http
+        .put(format!(
+            "{}/policies/AzureGuest?api-version=2020-10-01",
+            s.base
+        ))
+        .body(policy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r: Value = r.json().await.unwrap();
+    assert_eq!(claims(&r)["x-ms-policy-result"], "Updated");
+    assert!(get().await.contains("secureboot"));
+    assert!(
+        dir.path().join("policies/AzureGuest.txt").exists(),
+        "persisted in the data directory"
+    );
+
+    // A second instance on the same data directory serves the same key and policy.
+    let s2 = start(dir.path()).await;
+    let jwks2: Value = http
+        .get(format!("{}/certs", s2.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks2["keys"][0]["kid"], jwks["keys"][0]["kid"]);
+    let r: Value = http
+        .get(format!("{}/policies/AzureGuest", s2.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(policy_of(claims(&r)["x-ms-policy"].as_str().unwrap()).contains("secureboot"));
+
+    let r: Value = http
+        .post(format!(
+            "{}/policies/AzureGuest:reset?api-version=2020-10-01",
+            s.base
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(claims(&r)["x-ms-policy-result"], "Removed");
+    assert_eq!(get().await.replace(char::is_whitespace, ""), {
+        let p = tee_attest_policy::Policy::parse(DEFAULT_POLICY).unwrap();
+        p.to_string().replace(char::is_whitespace, "")
+    });
+
+    // Errors: MAA's body.
+    let r = http
+        .put(format!("{}/policies/AzureGuest", s.base))
+        .body("version=1.0; authorizationrules { [type=\"x\"] => permit(); };")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "InvalidPolicy");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("line"),
+        "{e}"
+    );
+    let r = http
+        .get(format!("{}/policies/SgxEnclave", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = http
+        .put(format!("{}/policies/AzureGuest", s.base))
+        .body("")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = http
+        .post(format!("{}/attest/AzureGuest", s.base))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500, "no AzureGuest handler wired in this test");
+
+    s2.stop().await;
+    s.stop().await;
+}
