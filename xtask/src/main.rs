@@ -7,6 +7,7 @@
 //! cargo xtask lint      rustfmt --check, clippy -D warnings, cargo deny check
 //! cargo xtask demo      the main job on the embedded default (mock vTPM on swtpm)
 //! cargo xtask detect    what this machine offers, and the features to build with
+//! cargo xtask gen-vectors [--check]   the repository's own mock vectors
 //! cargo xtask ci        lint, then test
 //! ```
 #![forbid(unsafe_code)]
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
         "lint" => deps().and_then(|()| lint()),
         "demo" => deps().and_then(|()| demo(rest)),
         "detect" => run_cli(&["detect"]),
+        "gen-vectors" => gen_vectors(rest),
         "ci" => deps().and_then(|()| lint()).and_then(|()| test(rest)),
         "help" | "--help" | "-h" => {
             print!("{}", HELP);
@@ -69,6 +71,9 @@ usage: cargo xtask <task>
   lint     cargo fmt --check, cargo clippy --all-targets -D warnings, cargo deny check
   demo     the main job on the embedded default: mock vTPM (swtpm) + verification
   detect   what this machine offers (TPM, HCL report, TDX/SNP devices) as JSON
+  gen-vectors [--check]
+           (re)generate the repository's own mock vectors in testvectors/mock,
+           or check that the committed ones load and form a valid chain
   ci       lint, then test
 ";
 
@@ -168,6 +173,7 @@ fn test(extra: &[String]) -> Result {
     let mut b = cargo();
     b.args(["test", "--workspace", "--benches"]);
     run(b)?;
+    gen_vectors(&["--check".to_string()])?;
     relying_party_build()
 }
 
@@ -236,4 +242,22 @@ fn demo(extra: &[String]) -> Result {
     let mut args = vec!["demo"];
     args.extend(extra.iter().map(String::as_str));
     run_cli(&args)
+}
+
+fn gen_vectors(extra: &[String]) -> Result {
+    let dir = root().join("testvectors").join("mock");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut c = cargo();
+    c.args([
+        "run",
+        "--quiet",
+        "-p",
+        "tee-attest-mock",
+        "--example",
+        "gen-vectors",
+        "--",
+    ])
+    .arg(&dir)
+    .args(extra);
+    run(c)
 }

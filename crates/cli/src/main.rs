@@ -33,6 +33,8 @@ enum Command {
     Detect(cmd::detect::DetectArgs),
     /// Gather evidence in this TEE and get a token from a verifier (printed).
     Attest(cmd::attest::AttestArgs),
+    /// Serve the local verifier over HTTP(S), shaped like MAA's REST API.
+    Serve(cmd::serve::ServeArgs),
     /// Inspect attestation tokens.
     #[command(subcommand)]
     Token(cmd::token::TokenCmd),
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         Command::Detect(a) => cmd::detect::run(a),
         Command::Attest(a) => cmd::attest::run(a),
         Command::Token(c) => cmd::token::run(c),
+        Command::Serve(a) => cmd::serve::run(a),
         Command::Demo(a) => cmd::demo::run(a),
     };
     match result {

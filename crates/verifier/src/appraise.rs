@@ -10,6 +10,7 @@
 //! | `quote.*` | the quote: signature by the AK, nonce, PCR selection and digest |
 //! | `certify.*` | the ephemeral key certified by the AK, with the same nonce |
 //! | `nonce` | the evidence's nonce is the one the caller expects |
+//! | `nonce.binding` | the nonce the quote binds is the client payload's (or its SHA-256) |
 //! | `tcg.parse`, `tcg.replay` | the event log parses and replays to the quoted PCRs |
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -87,6 +88,20 @@ pub fn appraise_azure_snp(
         }
     }
     let nonce = evidence.nonce.as_slice();
+    let payload_nonce = evidence
+        .client_payload
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("nonce"))
+        .map(|(_, v)| v.as_bytes());
+    if let Some(pn) = payload_nonce {
+        let hashed = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, pn);
+        if !nonce.is_empty() && nonce != pn && nonce != hashed.as_ref() {
+            return Err(check(
+                "nonce.binding",
+                "the quote binds another nonce than the client payload's",
+            ));
+        }
+    }
 
     // The hardware root: the SNP report and its chain.
     let verified = snp.verify(&evidence.hardware_report, &evidence.certificates, snp_opts)?;

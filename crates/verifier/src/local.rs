@@ -133,12 +133,27 @@ impl LocalVerifier {
     /// Appraise `evidence`, evaluate the policy (or `options.draft_policy`)
     /// and return the signed token.
     pub fn attest(&self, evidence: &Evidence, options: &VerifyOptions) -> Result<String> {
-        let appraisal = appraise_azure_snp(
+        self.attest_with_claims(evidence, options, Map::new())
+    }
+
+    /// [`LocalVerifier::attest`] with claims the request itself states
+    /// (the AzureGuest OS fields: `x-ms-azurevm-ostype`, …), which the
+    /// policy sees and the token carries next to the appraised ones.
+    pub fn attest_with_claims(
+        &self,
+        evidence: &Evidence,
+        options: &VerifyOptions,
+        stated: Map<String, Value>,
+    ) -> Result<String> {
+        let mut appraisal = appraise_azure_snp(
             &self.snp,
             &self.snp_opts,
             evidence,
             options.nonce.as_deref(),
         )?;
+        for (k, v) in stated {
+            appraisal.claims.entry(k).or_insert(v);
+        }
         let draft;
         let active = self.current_policy();
         let policy = match &options.draft_policy {

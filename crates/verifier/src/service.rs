@@ -28,8 +28,11 @@ use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Value};
-use tee_attest_core::{Error, ErrorCode};
+use tee_attest_core::{Error, ErrorCode, VerifyOptions};
+use tee_attest_maa::azureguest::{parse_request_body, OsInfo};
+use tee_attest_maa::seal::seal_token;
 use tee_attest_policy::{load_policy, JwsOptions};
+use tee_attest_tpm::verify::TpmPublic;
 
 use crate::{LocalVerifier, DEFAULT_POLICY};
 
@@ -46,12 +49,7 @@ pub struct ServiceState {
     policy_file: PathBuf,
     /// The policy text last applied (`None`: nothing applied yet).
     policy_seen: Mutex<Option<String>>,
-    attest: Option<AttestHandler>,
 }
-
-/// Handles `POST /attest/AzureGuest` bodies: the wire protocol lives in the
-/// `maa` crate; the binary wires it in.
-pub type AttestHandler = Arc<dyn Fn(&LocalVerifier, &[u8]) -> Result<Value, Error> + Send + Sync>;
 
 impl std::fmt::Debug for ServiceState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -64,17 +62,12 @@ impl std::fmt::Debug for ServiceState {
 impl ServiceState {
     /// State for `verifier`, keeping the policy under `data_dir`. A policy
     /// already stored there is loaded (code 9 if it no longer parses).
-    pub fn new(
-        verifier: Arc<LocalVerifier>,
-        data_dir: &Path,
-        attest: Option<AttestHandler>,
-    ) -> Result<Arc<Self>, Error> {
+    pub fn new(verifier: Arc<LocalVerifier>, data_dir: &Path) -> Result<Arc<Self>, Error> {
         let policy_file = data_dir.join("policies").join(format!("{AZURE_GUEST}.txt"));
         let state = Arc::new(Self {
             verifier,
             policy_file,
             policy_seen: Mutex::new(None),
-            attest,
         });
         state.refresh_policy()?;
         Ok(state)
@@ -110,6 +103,14 @@ impl ServiceState {
         self.verifier.set_policy(&text)?;
         *seen = Some(text);
         Ok(())
+    }
+
+    /// Install (and store) a policy: text or a policy JWS. Code 9 if it
+    /// does not parse.
+    pub fn install_policy(&self, text_or_jws: &str) -> Result<(), Error> {
+        let doc = load_policy(text_or_jws.trim(), &JwsOptions::default())?;
+        tee_attest_policy::Policy::parse(&doc.text)?;
+        self.store_policy(Some(&doc.text))
     }
 
     fn store_policy(&self, text: Option<&str>) -> Result<(), Error> {
@@ -294,19 +295,59 @@ async fn post_policy(
     service_token(&s, claims)
 }
 
+/// The claims MAA derives from the AzureGuest OS fields.
+fn os_claims(os: &OsInfo) -> serde_json::Map<String, Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("x-ms-azurevm-ostype".into(), json!(os.os_type));
+    m.insert("x-ms-azurevm-osdistro".into(), json!(os.distro));
+    m.insert(
+        "x-ms-azurevm-osversion-major".into(),
+        json!(os.version_major),
+    );
+    m.insert(
+        "x-ms-azurevm-osversion-minor".into(),
+        json!(os.version_minor),
+    );
+    m.insert("x-ms-azurevm-osbuild".into(), json!(os.build));
+    m.insert(
+        "x-ms-azurevm-is-windows".into(),
+        json!(os.os_type.eq_ignore_ascii_case("windows")),
+    );
+    m
+}
+
+/// Appraise an AzureGuest request body and answer as MAA does: the token
+/// sealed to the request's ephemeral key.
+pub fn attest_azure_guest_body(verifier: &LocalVerifier, body: &[u8]) -> Result<String, Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::new(
+            ErrorCode::EmptyRequestBody,
+            "empty AzureGuest request",
+        ));
+    }
+    let (mut evidence, os) = parse_request_body(body)?;
+    let tpm = evidence.tpm.as_ref().ok_or_else(|| {
+        Error::new(
+            ErrorCode::InvalidInputParameter,
+            "AzureGuest evidence without TpmInfo",
+        )
+    })?;
+    let enc_key = TpmPublic::parse_tpm2b(&tpm.enc_key_pub)?;
+    // The protocol has no nonce field: the nonce is what the quote binds
+    // (empty for Microsoft's client, the caller's nonce for az-cvm-tooling's);
+    // the appraisal checks it against the client payload's nonce.
+    evidence.nonce = tee_attest_tpm::verify::Attest::parse(&tpm.quote)?.extra_data;
+    let jwt = verifier.attest_with_claims(&evidence, &VerifyOptions::default(), os_claims(&os))?;
+    Ok(seal_token(&jwt, &enc_key.key)?)
+}
+
 async fn attest_azure_guest(
     State(s): State<Arc<ServiceState>>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    let handler = s.attest.clone().ok_or_else(|| {
-        ApiError(Error::new(
-            ErrorCode::InitializationFailed,
-            "AzureGuest is not enabled in this build",
-        ))
-    })?;
+) -> Result<Response, ApiError> {
     s.refresh_policy()?;
     let state = s.clone();
-    let out = tokio::task::spawn_blocking(move || handler(&state.verifier, &body))
+    let out = tokio::task::spawn_blocking(move || attest_azure_guest_body(&state.verifier, &body))
         .await
         .map_err(|e| {
             ApiError(Error::with_source(
@@ -315,7 +356,11 @@ async fn attest_azure_guest(
                 e,
             ))
         })??;
-    Ok(Json(out))
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        out,
+    )
+        .into_response())
 }
 
 /// The service's routes.
@@ -330,6 +375,52 @@ pub fn router(state: Arc<ServiceState>) -> Router {
         )
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
+}
+
+fn with_timeout(router: Router) -> Router {
+    router.layer(axum::middleware::from_fn(
+        |req, next: axum::middleware::Next| async move {
+            match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+                Ok(resp) => resp,
+                Err(_) => ApiError(Error::new(
+                    ErrorCode::SendRequestFailed,
+                    "the request took too long",
+                ))
+                .into_response(),
+            }
+        },
+    ))
+}
+
+/// Serve HTTPS (rustls) on `addr` with a PEM certificate chain and key
+/// until `shutdown` completes; requests in flight get 10 s to finish.
+pub async fn serve_tls(
+    addr: std::net::SocketAddr,
+    state: Arc<ServiceState>,
+    cert_pem: &Path,
+    key_pem: &Path,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert_pem, key_pem)
+        .await
+        .map_err(|e| {
+            Error::with_source(
+                ErrorCode::InitializationFailed,
+                "loading the TLS certificate and key",
+                e,
+            )
+        })?;
+    let handle = axum_server::Handle::new();
+    let h = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        h.graceful_shutdown(Some(Duration::from_secs(10)));
+    });
+    axum_server::bind_rustls(addr, tls)
+        .handle(handle)
+        .serve(with_timeout(router(state)).into_make_service())
+        .await
+        .map_err(|e| Error::with_source(ErrorCode::InitializationFailed, "serving HTTPS", e))
 }
 
 /// Serve on `listener` until `shutdown` completes (then finish the requests

@@ -23,7 +23,7 @@ struct Fixture {
     decryptor_jwk: Value,
 }
 
-const NONCE: &[u8] = b"verifier-test-nonce";
+const NONCE: &[u8] = b"011510062022";
 
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
@@ -238,6 +238,8 @@ fn every_tampered_piece_is_refused_naming_its_check() {
 
     let mut e = base.clone();
     e.nonce = b"another nonce".to_vec();
+    refused_by(&e, "nonce.binding");
+    e.client_payload.clear();
     refused_by(&e, "quote.nonce");
 
     let mut e = base.clone();
@@ -297,4 +299,11 @@ fn policies_decide_and_shape_the_token() {
         v.set_policy("not a policy").unwrap_err().code(),
         ErrorCode::AttestationParametersValidationFailed
     );
+}
+
+#[test]
+fn the_quote_must_bind_the_client_payload_nonce() {
+    let mut e = fixture().evidence.clone();
+    e.client_payload.insert("Nonce".into(), "another".into());
+    refused_by(&e, "nonce.binding");
 }

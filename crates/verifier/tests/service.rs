@@ -26,7 +26,7 @@ async fn start(dir: &std::path::Path) -> Server {
         )
         .unwrap(),
     );
-    let state = ServiceState::new(verifier, dir, None).unwrap();
+    let state = ServiceState::new(verifier, dir).unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         serve(listener, state, async {
@@ -201,12 +201,119 @@ async fn metadata_keys_and_policies_as_maa_serves_them() {
     assert_eq!(r.status(), 400);
     let r = http
         .post(format!("{}/attest/AzureGuest", s.base))
+        .body("")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "empty body");
+    let r = http
+        .post(format!("{}/attest/AzureGuest", s.base))
         .body("{}")
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 500, "no AzureGuest handler wired in this test");
+    assert_eq!(r.status(), 400, "no AttestationInfo");
 
     s2.stop().await;
     s.stop().await;
+}
+
+/// AzureGuest over HTTP: evidence from the mock CVM, the request as
+/// Microsoft's client builds it, the sealed answer opened by the vTPM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_guest_attestation_over_http_returns_a_sealed_token() {
+    use tee_attest_core::EvidenceProvider;
+    use tee_attest_maa::azureguest::{build_request_body, OsInfo};
+    use tee_attest_maa::seal::unseal_token;
+
+    let cvm =
+        tee_attest_mock::MockAzureCvm::start().expect("swtpm must be installed (cargo xtask deps)");
+    let mut cfg = tee_attest_azure::provider::AzureSnpConfig::default();
+    cfg.tcti = Some(cvm.tcti());
+    cfg.imds_url = cvm.imds_url();
+    cfg.event_log = cvm.event_log_path();
+    let provider = tee_attest_azure::provider::AzureSnpProvider::new(cfg).unwrap();
+    let mut req = tee_attest_core::EvidenceRequest::with_nonce(b"n-over-http".to_vec());
+    req.client_payload
+        .insert("Nonce".into(), "n-over-http".into());
+    let evidence = provider.evidence(&req).await.unwrap();
+    let body = build_request_body(
+        &evidence,
+        &OsInfo::new("Linux", "Debian GNU/Linux", 12, 0, "6.1.0"),
+    )
+    .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut vcfg = LocalVerifierConfig::new(&base);
+    vcfg.extra_snp_roots.push(cvm.ark_der().to_vec());
+    let verifier = Arc::new(
+        LocalVerifier::new(vcfg, TokenSigner::load_or_generate(dir.path()).unwrap()).unwrap(),
+    );
+    let state = ServiceState::new(verifier, dir.path()).unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve(listener, state, async {
+        let _ = rx.await;
+    }));
+
+    let http = reqwest::Client::new();
+    let resp = http
+        .post(format!("{base}/attest/AzureGuest?api-version=2020-10-01"))
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let sealed = resp.bytes().await.unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&sealed));
+    let decryptor = provider.decryptor().unwrap();
+    let jwt = unseal_token(&sealed, decryptor.as_ref()).await.unwrap();
+    let token = AttestationToken::parse(&jwt).unwrap();
+    assert_eq!(token.issuer(), Some(base.as_str()));
+    assert_eq!(token.nonce(), Some("n-over-http"));
+    assert!(token.is_mock_evidence());
+    assert_eq!(
+        token.claim("x-ms-azurevm-ostype"),
+        Some(&Value::from("Linux"))
+    );
+    assert_eq!(
+        token.claim("x-ms-azurevm-osversion-major"),
+        Some(&Value::from(12))
+    );
+    assert_eq!(
+        token.claim("x-ms-azurevm-is-windows"),
+        Some(&Value::from(false))
+    );
+    assert_eq!(token.claim("secureboot"), Some(&Value::from(true)));
+
+    // A modified request is refused with MAA's error body, naming the check.
+    let mut info: Value = serde_json::from_str(&body).unwrap();
+    let inner = URL_SAFE_NO_PAD
+        .decode(info["AttestationInfo"].as_str().unwrap())
+        .unwrap();
+    let mut inner: Value = serde_json::from_slice(&inner).unwrap();
+    let pcrs = inner["TpmInfo"]["PCRs"].as_array_mut().unwrap();
+    pcrs[0]["Digest"] = Value::from(base64::engine::general_purpose::STANDARD.encode([7u8; 32]));
+    info["AttestationInfo"] = Value::from(URL_SAFE_NO_PAD.encode(inner.to_string()));
+    let resp = http
+        .post(format!("{base}/attest/AzureGuest"))
+        .body(info.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let err: Value = resp.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "AttestationFailed");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("quote.pcr-digest"),
+        "{err}"
+    );
+
+    let _ = tx.send(());
+    task.await.unwrap().unwrap();
 }

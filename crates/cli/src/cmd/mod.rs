@@ -6,4 +6,5 @@ pub mod demo;
 pub mod detect;
 pub mod evidence;
 pub mod policy;
+pub mod serve;
 pub mod token;

@@ -1,0 +1,82 @@
+//! The verifier's paths, each next to its floor measured in the same run.
+//!
+//! - `appraise/local-verifier`: one AzureGuest appraisal in process on
+//!   evidence from the mock Azure CVM — SNP report (validated chain cached),
+//!   binding, quote and certification, TCG log replay, policy, claims, RS256
+//!   token — vs `appraise/crypto-floor`: the public-key work it cannot skip
+//!   (one ECDSA-P384 verify, two RSA-2048 verifies, one RSA-2048 signature,
+//!   all aws-lc-rs).
+//!
+//! Figures: docs/PERFORMANCE.md. Run: `cargo bench -p tee-attest-benches --bench verify`.
+
+// criterion_group! generates undocumented items.
+#![allow(missing_docs)]
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use aws_lc_rs::signature::{
+    EcdsaKeyPair, KeyPair as _, UnparsedPublicKey, ECDSA_P384_SHA384_FIXED,
+    ECDSA_P384_SHA384_FIXED_SIGNING, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
+};
+use criterion::{criterion_group, criterion_main, Criterion};
+use tee_attest::{EvidenceProvider, EvidenceRequest, MockProvider, VerifyOptions};
+use tee_attest_verifier::{LocalVerifier, LocalVerifierConfig, TokenSigner};
+
+fn appraise(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let provider = MockProvider::start().expect("swtpm must be installed (cargo xtask deps)");
+    let evidence = rt
+        .block_on(provider.evidence(&EvidenceRequest::with_nonce(b"bench-nonce".to_vec())))
+        .expect("evidence");
+    let mut cfg = LocalVerifierConfig::new("http://127.0.0.1:8700");
+    cfg.extra_snp_roots.push(provider.ark_der().to_vec());
+    let verifier =
+        LocalVerifier::new(cfg, TokenSigner::generate().expect("signer")).expect("verifier");
+    let options = VerifyOptions::default();
+    verifier
+        .attest(&evidence, &options)
+        .expect("the evidence verifies");
+
+    // The floor: the same kinds and sizes of public-key operations.
+    let rng = SystemRandom::new();
+    let p384 = EcdsaKeyPair::from_pkcs8(
+        &ECDSA_P384_SHA384_FIXED_SIGNING,
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &rng)
+            .expect("p384")
+            .as_ref(),
+    )
+    .expect("p384");
+    let msg = [0x5au8; 672];
+    let p384_sig = p384.sign(&rng, &msg).expect("sign");
+    let p384_pub = UnparsedPublicKey::new(
+        &ECDSA_P384_SHA384_FIXED,
+        p384.public_key().as_ref().to_vec(),
+    );
+    let rsa = KeyPair::generate(KeySize::Rsa2048).expect("rsa");
+    let mut rsa_sig = vec![0u8; rsa.public_modulus_len()];
+    rsa.sign(&RSA_PKCS1_SHA256, &rng, &msg[..161], &mut rsa_sig)
+        .expect("sign");
+    let rsa_pub = UnparsedPublicKey::new(
+        &RSA_PKCS1_2048_8192_SHA256,
+        rsa.public_key().as_ref().to_vec(),
+    );
+
+    let mut g = c.benchmark_group("appraise");
+    g.bench_function("local-verifier", |b| {
+        b.iter(|| verifier.attest(&evidence, &options).expect("token"))
+    });
+    g.bench_function("crypto-floor", |b| {
+        b.iter(|| {
+            p384_pub.verify(&msg, p384_sig.as_ref()).expect("p384");
+            rsa_pub.verify(&msg[..161], &rsa_sig).expect("quote");
+            rsa_pub.verify(&msg[..161], &rsa_sig).expect("certify");
+            let mut sig = vec![0u8; rsa.public_modulus_len()];
+            rsa.sign(&RSA_PKCS1_SHA256, &rng, &msg[..600], &mut sig)
+                .expect("token");
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, appraise);
+criterion_main!(benches);
