@@ -8,6 +8,7 @@
 //! cargo xtask demo      the main job on the embedded default (mock vTPM on swtpm)
 //! cargo xtask detect    what this machine offers, and the features to build with
 //! cargo xtask gen-vectors [--check]   the repository's own mock vectors
+//! cargo xtask bench-serve     a bounded load run of `serve` on loopback
 //! cargo xtask ci        lint, then test
 //! ```
 #![forbid(unsafe_code)]
@@ -31,7 +32,7 @@ const SYSTEM_DEPS: &[(&str, &[&str])] = &[
         ],
     ),
     ("swtpm", &["swtpm", "--version"]),
-    ("swtpm-tools", &["swtpm_setup", "--version"]),
+    ("swtpm-tools", &["swtpm_setup", "--help"]),
     ("tpm2-tools", &["tpm2_checkquote", "--version"]),
 ];
 
@@ -48,6 +49,11 @@ fn main() -> ExitCode {
         "demo" => deps().and_then(|()| demo(rest)),
         "detect" => run_cli(&["detect"]),
         "gen-vectors" => gen_vectors(rest),
+        "bench-serve" => deps().and_then(|()| {
+            let mut c = cargo();
+            c.args(["bench", "-p", "tee-attest-benches", "--bench", "serve_load"]);
+            run(c)
+        }),
         "ci" => deps().and_then(|()| lint()).and_then(|()| test(rest)),
         "help" | "--help" | "-h" => {
             print!("{}", HELP);
@@ -74,6 +80,8 @@ usage: cargo xtask <task>
   gen-vectors [--check]
            (re)generate the repository's own mock vectors in testvectors/mock,
            or check that the committed ones load and form a valid chain
+  bench-serve
+           a bounded load run of `serve` on loopback (1, 16, 64 clients)
   ci       lint, then test
 ";
 
