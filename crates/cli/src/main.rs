@@ -35,11 +35,18 @@ enum Command {
     Attest(cmd::attest::AttestArgs),
     /// Serve the local verifier over HTTP(S), shaped like MAA's REST API.
     Serve(cmd::serve::ServeArgs),
+    /// A persistent mock Azure SEV-SNP CVM to develop against.
+    #[command(subcommand)]
+    Mock(cmd::mock::MockCmd),
     /// Inspect attestation tokens.
     #[command(subcommand)]
     Token(cmd::token::TokenCmd),
     /// Run the main job on the embedded default: a mock vTPM on swtpm.
     Demo(cmd::demo::DemoArgs),
+    /// Encrypt a file to a token's ephemeral key (writes OUT and OUT.meta).
+    Encrypt(cmd::encrypt::EncryptArgs),
+    /// Decrypt a file with this machine's vTPM ephemeral key (reads IN.meta).
+    Decrypt(cmd::encrypt::DecryptArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,7 +63,10 @@ fn main() -> ExitCode {
         Command::Attest(a) => cmd::attest::run(a),
         Command::Token(c) => cmd::token::run(c),
         Command::Serve(a) => cmd::serve::run(a),
+        Command::Mock(c) => cmd::mock::run(c),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Encrypt(a) => cmd::encrypt::run_encrypt(a),
+        Command::Decrypt(a) => cmd::encrypt::run_decrypt(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -126,3 +126,73 @@ fn unknown_subcommands_fail() {
     let out = cli().arg("frobnicate").output().unwrap();
     assert!(!out.status.success());
 }
+
+/// `mock up` → separate processes attest against it as on a real CVM →
+/// `mock down` stops it (and its swtpm).
+#[test]
+fn mock_up_attest_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = cli()
+        .args(["mock", "up", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let exports = String::from_utf8(up.stdout).unwrap();
+    let env: Vec<(String, String)> = exports
+        .lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
+        .collect();
+    assert_eq!(env.len(), 4, "{exports}");
+    let pid: u32 = std::fs::read_to_string(dir.path().join("pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+
+    let run = |args: &[&str]| {
+        let mut c = cli();
+        c.args(args).arg("--data-dir").arg(dir.path().join("data"));
+        for (k, v) in &env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let out = run(&["attest", "--payload", r#"{"Nonce":"separate-process"}"#]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token =
+        tee_attest_core::AttestationToken::parse(&String::from_utf8(out.stdout).unwrap()).unwrap();
+    assert_eq!(token.nonce(), Some("separate-process"));
+    assert!(token.is_mock_evidence());
+
+    let down = cli()
+        .args(["mock", "down", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the mock CVM process is gone"
+    );
+    let again = cli()
+        .args(["mock", "down", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(8), "nothing left to stop");
+}

@@ -11,6 +11,37 @@ pub use tee_attest_core::{
     EvidenceProvider, EvidenceRequest, Result, TeeKind, Verifier, VerifyOptions,
 };
 
+pub use tee_attest_broker::{EncryptionType, RsaScheme};
+
+/// The encryption layer in full: envelope streaming, metadata, recipient
+/// keys, and its error type.
+pub use tee_attest_broker as broker;
+
+/// `Encrypt`: encrypt `data` to the token's `TpmEphemeralEncryptionKey`;
+/// returns `(encrypted_data, encryption_metadata)`. See
+/// [`broker::encrypt`] for the schemes and codes (22 no key, 23 unusable
+/// key, 8 data too large for direct RSA).
+pub fn encrypt(
+    kind: EncryptionType,
+    token: &AttestationToken,
+    data: &[u8],
+) -> Result<(Vec<u8>, Vec<u8>)> {
+    Ok(tee_attest_broker::encrypt(kind, token, data)?)
+}
+
+/// `Decrypt`: decrypt with the ephemeral key inside the vTPM (`decryptor`,
+/// e.g. [`Attester::decryptor`]). Returns the plaintext only if all of it
+/// authenticated. See [`broker::decrypt`] (8 malformed or mismatched
+/// metadata, 26 vTPM or authentication failure).
+pub async fn decrypt(
+    kind: EncryptionType,
+    decryptor: &dyn Decryptor,
+    encrypted_data: &[u8],
+    encryption_metadata: &[u8],
+) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+    Ok(tee_attest_broker::decrypt(kind, decryptor, encrypted_data, encryption_metadata).await?)
+}
+
 #[cfg(feature = "mock")]
 mod mock;
 #[cfg(feature = "mock")]
@@ -25,12 +56,14 @@ pub struct ProviderConfig {
     pub tcti: Option<String>,
     /// Azure IMDS base URL (`None`: `$TEE_ATTEST_IMDS_URL`, else Azure's).
     pub imds_url: Option<String>,
-    /// The TCG event log (`None`: the kernel's securityfs file).
+    /// The TCG event log (`None`: `$TEE_ATTEST_EVENT_LOG`, else the kernel's securityfs file).
     pub event_log: Option<PathBuf>,
 }
 
 /// The environment variable that overrides the IMDS base URL.
 pub const IMDS_URL_ENV: &str = "TEE_ATTEST_IMDS_URL";
+/// The environment variable that overrides the TCG event log path.
+pub const EVENT_LOG_ENV: &str = "TEE_ATTEST_EVENT_LOG";
 
 fn not_enabled(kind: TeeKind, feature: &str) -> Error {
     Error::new(
@@ -66,8 +99,12 @@ fn azure_snp(config: &ProviderConfig) -> Result<Arc<dyn EvidenceProvider>> {
     {
         cfg.imds_url = url;
     }
-    if let Some(log) = &config.event_log {
-        cfg.event_log = log.clone();
+    if let Some(log) = config
+        .event_log
+        .clone()
+        .or_else(|| std::env::var_os(EVENT_LOG_ENV).map(PathBuf::from))
+    {
+        cfg.event_log = log;
     }
     Ok(Arc::new(AzureSnpProvider::new(cfg)?))
 }

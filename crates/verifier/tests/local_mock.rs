@@ -16,8 +16,9 @@ use tee_attest_mock::MockAzureCvm;
 use tee_attest_testkit::vector;
 use tee_attest_verifier::{LocalVerifier, LocalVerifierConfig, TokenSigner};
 
+/// Data only: the mock CVM (and its swtpm) is gone once the evidence is
+/// gathered, so nothing outlives the test process.
 struct Fixture {
-    _cvm: MockAzureCvm,
     ark: Vec<u8>,
     evidence: Evidence,
     decryptor_jwk: Value,
@@ -42,7 +43,6 @@ fn fixture() -> &'static Fixture {
         let decryptor_jwk = p.decryptor().unwrap().public_jwk();
         Fixture {
             ark: cvm.ark_der().to_vec(),
-            _cvm: cvm,
             evidence,
             decryptor_jwk,
         }

@@ -21,8 +21,9 @@ pub struct AttestArgs {
     /// The client payload, a JSON object of strings, e.g. '{"Nonce":"123"}'.
     #[arg(long, default_value = "")]
     pub payload: String,
-    /// Trust the repository's mock AMD roots (for `--tee mock`); tokens
-    /// from mock evidence say so.
+    /// Trust the repository's mock AMD roots (for `--tee mock`, or a mock
+    /// CVM from `mock up`; also `TEE_ATTEST_TRUST_MOCK=1`); tokens from mock
+    /// evidence say so.
     #[arg(long)]
     pub trust_mock: bool,
     /// The local verifier's attestation policy file (MAA policy language).
@@ -74,7 +75,7 @@ pub fn verifier(args: &AttestArgs) -> Result<Arc<dyn Verifier>> {
                 &dir,
                 &args.issuer,
                 policy,
-                args.trust_mock,
+                args.trust_mock || common::trust_mock_env(),
             )?)
         }
         other if other.starts_with("maa=") => Err(Error::new(

@@ -76,3 +76,8 @@ pub fn local_verifier(
     }
     Ok(Arc::new(LocalVerifier::new(cfg, signer)?))
 }
+
+/// Whether `TEE_ATTEST_TRUST_MOCK=1` asks to trust the mock roots.
+pub fn trust_mock_env() -> bool {
+    std::env::var("TEE_ATTEST_TRUST_MOCK").is_ok_and(|v| v == "1")
+}

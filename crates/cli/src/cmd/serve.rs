@@ -36,7 +36,8 @@ pub struct ServeArgs {
     pub tls_key: Option<PathBuf>,
 }
 
-async fn shutdown_signal() {
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -1,0 +1,189 @@
+//! `tee-attest mock up|down`: a persistent mock Azure SEV-SNP CVM that
+//! separate processes (the CLI, the C library, the examples) use as they
+//! would a real one.
+//!
+//! `up` starts `tee-attest mock run` in the background: it hosts the mock
+//! CVM (swtpm, the mock HCL, the mock IMDS), writes `DIR/env` with the
+//! `export` lines that point everything at it, and `DIR/pid`; `up` waits for
+//! them and prints the lines. `down` stops that process by its recorded pid,
+//! which stops everything it started.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::Subcommand;
+use tee_attest_core::{Error, ErrorCode, Result};
+use tee_attest_mock::MockAzureCvm;
+
+use super::common;
+
+/// The `mock` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum MockCmd {
+    /// Start a persistent mock Azure SEV-SNP CVM; print the `export` lines.
+    Up {
+        /// Where to keep its state (default: DATA_DIR/mock-cvm).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Stop the mock CVM started by `mock up`.
+    Down {
+        /// Its directory (default: DATA_DIR/mock-cvm).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Host the mock CVM in the foreground until SIGINT/SIGTERM (what `up`
+    /// runs in the background).
+    #[command(hide = true)]
+    Run {
+        /// Its directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+fn dir_or_default(dir: Option<PathBuf>) -> PathBuf {
+    dir.unwrap_or_else(|| common::data_dir(None).join("mock-cvm"))
+}
+
+fn io(what: String) -> impl FnOnce(std::io::Error) -> Error {
+    move |e| Error::with_source(ErrorCode::InitializationFailed, what, e)
+}
+
+fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+fn read_pid(dir: &Path) -> Option<u32> {
+    std::fs::read_to_string(dir.join("pid"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The `export` lines for a running mock CVM.
+pub fn env_lines(cvm: &MockAzureCvm) -> String {
+    format!(
+        "export TEE_ATTEST_TCTI='{}'\nexport TEE_ATTEST_IMDS_URL='{}'\nexport TEE_ATTEST_EVENT_LOG='{}'\nexport TEE_ATTEST_TRUST_MOCK=1\n",
+        cvm.tcti(),
+        cvm.imds_url(),
+        cvm.event_log_path().display()
+    )
+}
+
+fn up(dir: PathBuf) -> Result<()> {
+    if let Some(pid) = read_pid(&dir).filter(|&p| alive(p)) {
+        let env = std::fs::read_to_string(dir.join("env")).unwrap_or_default();
+        eprintln!("a mock CVM already runs (pid {pid}); `tee-attest mock down` stops it");
+        print!("{env}");
+        return Ok(());
+    }
+    std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+    for f in ["env", "pid"] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    let log =
+        std::fs::File::create(dir.join("mock.log")).map_err(io("creating mock.log".into()))?;
+    let exe = std::env::current_exe().map_err(io("locating tee-attest".into()))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["mock", "run", "--dir"])
+        .arg(&dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().map_err(io("mock.log".into()))?)
+        .stderr(log);
+    #[cfg(unix)]
+    {
+        // Its own process group: it outlives this command and the terminal's ^C.
+        use std::os::unix::process::CommandExt as _;
+        cmd.process_group(0);
+    }
+    let mut child = cmd.spawn().map_err(io("starting the mock CVM".into()))?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(env) = std::fs::read_to_string(dir.join("env")) {
+            if env.ends_with('\n') && env.contains("TEE_ATTEST_TRUST_MOCK") {
+                print!("{env}");
+                eprintln!(
+                    "# mock Azure SEV-SNP CVM up (pid {}); `tee-attest mock down` stops it",
+                    child.id()
+                );
+                return Ok(());
+            }
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let log = std::fs::read_to_string(dir.join("mock.log")).unwrap_or_default();
+            return Err(Error::new(
+                ErrorCode::InitializationFailed,
+                format!("the mock CVM exited ({status}): {}", log.trim()),
+            ));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return Err(Error::new(
+                ErrorCode::InitializationFailed,
+                "the mock CVM did not start within 30 s",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn down(dir: PathBuf) -> Result<()> {
+    let Some(pid) = read_pid(&dir) else {
+        return Err(Error::new(
+            ErrorCode::InvalidInputParameter,
+            format!("no mock CVM recorded in {}", dir.display()),
+        ));
+    };
+    if alive(pid) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .map_err(io("running kill".into()))?;
+        if !status.success() {
+            return Err(Error::new(
+                ErrorCode::InitializationFailed,
+                format!("could not signal pid {pid}"),
+            ));
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while alive(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if alive(pid) {
+            return Err(Error::new(
+                ErrorCode::InitializationFailed,
+                format!("pid {pid} did not stop within 10 s"),
+            ));
+        }
+    }
+    for f in ["env", "pid"] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    eprintln!("mock CVM (pid {pid}) stopped");
+    Ok(())
+}
+
+fn run_foreground(dir: PathBuf) -> Result<()> {
+    let cvm = MockAzureCvm::start()?;
+    let rt = common::runtime()?;
+    std::fs::write(dir.join("pid"), format!("{}\n", std::process::id()))
+        .map_err(io("writing pid".into()))?;
+    // Written last, in one go: `up` waits for it.
+    let tmp = dir.join("env.tmp");
+    std::fs::write(&tmp, env_lines(&cvm)).map_err(io("writing env".into()))?;
+    std::fs::rename(&tmp, dir.join("env")).map_err(io("writing env".into()))?;
+    rt.block_on(super::serve::shutdown_signal());
+    drop(cvm);
+    Ok(())
+}
+
+/// Run a `mock` subcommand.
+pub fn run(cmd: MockCmd) -> Result<()> {
+    match cmd {
+        MockCmd::Up { dir } => up(dir_or_default(dir)),
+        MockCmd::Down { dir } => down(dir_or_default(dir)),
+        MockCmd::Run { dir } => run_foreground(dir),
+    }
+}
