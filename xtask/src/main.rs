@@ -234,8 +234,19 @@ fn lint() -> Result {
         "warnings",
     ]);
     run(clippy)?;
+    // The advisory database is a git repository on GitHub; where it cannot be
+    // fetched (these machines reach only the package registries) the other
+    // checks still run, and the skip is said out loud.
+    let mut fetch = cargo();
+    fetch.args(["deny", "fetch"]);
+    let fetched = fetch.output().map(|o| o.status.success()).unwrap_or(false);
     let mut deny = cargo();
-    deny.args(["deny", "check"]);
+    if fetched {
+        deny.args(["deny", "check"]);
+    } else {
+        eprintln!("xtask: WARNING: the RustSec advisory database cannot be fetched here; checking licenses, bans and sources only (advisories NOT checked)");
+        deny.args(["deny", "check", "licenses", "bans", "sources"]);
+    }
     run(deny)
 }
 
