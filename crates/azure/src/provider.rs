@@ -48,8 +48,24 @@ pub struct AzureSnpConfig {
     pub event_log: PathBuf,
     /// The SHA-256 PCRs to quote.
     pub quote_pcrs: Vec<u32>,
+    /// Bind the nonce as the quote's and the certification's qualifying
+    /// data (az-cvm-tooling's way). Microsoft's client leaves it empty and
+    /// relies on the client payload and the ephemeral key for freshness.
+    pub nonce_in_quote: bool,
     /// HTTP retries and time-outs for collateral.
     pub http: HttpConfig,
+}
+
+impl AzureSnpConfig {
+    /// Evidence exactly as Microsoft's client gathers it: SHA-256 PCRs 0–7,
+    /// empty qualifying data.
+    pub fn microsoft_compatible() -> Self {
+        Self {
+            quote_pcrs: tee_attest_tpm::handles::LINUX_QUOTE_PCRS.to_vec(),
+            nonce_in_quote: false,
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for AzureSnpConfig {
@@ -59,6 +75,7 @@ impl Default for AzureSnpConfig {
             imds_url: AZURE_IMDS_URL.into(),
             event_log: TCG_EVENT_LOG.into(),
             quote_pcrs: (0..24).collect(),
+            nonce_in_quote: true,
             http: HttpConfig::default(),
         }
     }
@@ -150,7 +167,11 @@ impl EvidenceProvider for AzureSnpProvider {
         let user_data = user_data_for(request);
         let (tcti, nonce, pcrs) = (
             self.config.tcti.clone(),
-            request.nonce.clone(),
+            if self.config.nonce_in_quote {
+                request.nonce.clone()
+            } else {
+                Vec::new()
+            },
             self.config.quote_pcrs.clone(),
         );
         let g =
@@ -193,7 +214,12 @@ impl EvidenceProvider for AzureSnpProvider {
         tpm.enc_key_certify_signature = g.certified.signature;
         evidence.tpm = Some(tpm);
         evidence.event_log = event_log;
-        evidence.nonce = request.nonce.clone();
+        // What the quote and the certification bind.
+        evidence.nonce = if self.config.nonce_in_quote {
+            request.nonce.clone()
+        } else {
+            Vec::new()
+        };
         evidence.client_payload = request.client_payload.clone();
         Ok(evidence)
     }

@@ -180,7 +180,11 @@ impl Attester {
         request.client_payload = params.client_payload.clone();
         let evidence = self.provider.evidence(&request).await?;
         let mut options = VerifyOptions::default();
-        options.nonce = Some(nonce);
+        // A provider in Microsoft's mode binds no nonce in the quote (the
+        // client payload carries it); otherwise the evidence must bind ours.
+        if !evidence.nonce.is_empty() {
+            options.nonce = Some(nonce);
+        }
         self.verifier.verify(&evidence, &options).await
     }
 

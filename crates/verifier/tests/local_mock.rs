@@ -307,3 +307,30 @@ fn the_quote_must_bind_the_client_payload_nonce() {
     e.client_payload.insert("Nonce".into(), "another".into());
     refused_by(&e, "nonce.binding");
 }
+
+/// Evidence gathered as Microsoft's client does (PCRs 0–7, empty qualifying
+/// data) verifies too; the nonce then comes from the client payload only.
+#[test]
+fn microsoft_style_evidence_verifies() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cvm = MockAzureCvm::start().expect("swtpm must be installed (cargo xtask deps)");
+    let mut cfg = AzureSnpConfig::microsoft_compatible();
+    cfg.tcti = Some(cvm.tcti());
+    cfg.imds_url = cvm.imds_url();
+    cfg.event_log = cvm.event_log_path();
+    let p = AzureSnpProvider::new(cfg).unwrap();
+    let mut req = EvidenceRequest::with_nonce(b"ms-nonce".to_vec());
+    req.client_payload.insert("nonce".into(), "ms-nonce".into());
+    let e = rt.block_on(p.evidence(&req)).unwrap();
+    assert!(e.nonce.is_empty());
+    assert_eq!(e.tpm.as_ref().unwrap().pcrs.len(), 8);
+    let mut vcfg = LocalVerifierConfig::new("https://127.0.0.1:8443");
+    vcfg.extra_snp_roots.push(cvm.ark_der().to_vec());
+    let v = LocalVerifier::new(vcfg, signer()).unwrap();
+    let t = attest(&v, &e).unwrap();
+    assert_eq!(
+        t.claim("x-ms-azurevm-attested-pcrs"),
+        Some(&serde_json::json!([0, 1, 2, 3, 4, 5, 6, 7]))
+    );
+    assert_eq!(t.nonce(), Some("ms-nonce"));
+}
