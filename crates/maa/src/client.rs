@@ -1,0 +1,302 @@
+//! The MAA client: AzureGuest evidence in, a validated token out.
+//!
+//! ```text
+//! Evidence ─▶ AttestationInfo ─▶ POST {endpoint}/attest/AzureGuest?api-version=2020-10-01
+//!                                   │  (Authorization: Bearer <managed identity>, optional)
+//!          retries: connect errors, time-outs, 408, 429 (Retry-After), 5xx ─▶ code 4
+//!          400 {"error":{code,message}} ─▶ code 6; other 4xx ─▶ code 5
+//!   {"token": sealed} ─▶ unseal (inner key decrypted in the TPM) ─▶ JWT
+//!   JWT ─▶ TokenValidator (iss = endpoint, JWKS by discovery, nonce) ─▶ AttestationToken
+//! ```
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use tee_attest_core::{AttestationToken, Decryptor, Evidence, Verifier, VerifyOptions};
+
+use crate::azureguest::{
+    build_request_body, OsInfo, SevSnpVmRequest, API_VERSION, AZURE_GUEST_PATH, SEV_SNP_VM_PATH,
+};
+use crate::http::{Http, HttpConfig};
+use crate::validate::TokenValidator;
+use crate::{b64, seal, MaaError};
+
+/// The resource a managed-identity token for MAA is requested for.
+pub const MAA_RESOURCE: &str = "https://attest.azure.net";
+/// The REST API version used for the platform (`SevSnpVm`) protocol.
+pub const PLATFORM_API_VERSION: &str = "2022-08-01";
+/// The IMDS API version of the managed-identity token endpoint.
+pub const IMDS_TOKEN_API_VERSION: &str = "2018-02-01";
+
+/// An MAA (or MAA-compatible) client that implements [`Verifier`].
+pub struct MaaClient {
+    endpoint: String,
+    http: Http,
+    imds: Option<(String, Http)>,
+    decryptor: Arc<dyn Decryptor>,
+    os: OsInfo,
+    validator: TokenValidator,
+}
+
+impl std::fmt::Debug for MaaClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MaaClient")
+            .field("endpoint", &self.endpoint)
+            .field("managed_identity", &self.imds.as_ref().map(|(u, _)| u))
+            .field("os", &self.os)
+            .finish_non_exhaustive()
+    }
+}
+
+fn normalize_endpoint(endpoint: &str) -> Result<String, MaaError> {
+    let e = endpoint.trim().trim_end_matches('/');
+    let url = reqwest::Url::parse(e)
+        .map_err(|err| MaaError::InvalidInput(format!("endpoint {e:?} is not a URL: {err}")))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+        return Err(MaaError::InvalidInput(format!(
+            "endpoint {e:?} is not an http(s) URL with a host"
+        )));
+    }
+    Ok(e.to_string())
+}
+
+impl MaaClient {
+    /// A client for `endpoint` (e.g. `https://sharedeus.eus.attest.azure.net`,
+    /// or our own service). Tokens are unsealed with `decryptor` and
+    /// validated with issuer = endpoint and keys from the endpoint's OpenID
+    /// metadata. Code 8 for an endpoint that is not an http(s) URL.
+    pub fn new(
+        endpoint: &str,
+        decryptor: Arc<dyn Decryptor>,
+        os: OsInfo,
+        http: HttpConfig,
+    ) -> Result<Self, MaaError> {
+        let endpoint = normalize_endpoint(endpoint)?;
+        let validator = TokenValidator::with_discovery(&endpoint, http.clone())?;
+        Ok(Self {
+            endpoint,
+            http: Http::new(http)?,
+            imds: None,
+            decryptor,
+            os,
+            validator,
+        })
+    }
+
+    /// Sends a managed-identity bearer token, obtained from IMDS at
+    /// `imds_base` (`http://169.254.169.254` in Azure), with each request.
+    /// IMDS is never reached through a proxy.
+    pub fn with_managed_identity(
+        mut self,
+        imds_base: &str,
+        http: HttpConfig,
+    ) -> Result<Self, MaaError> {
+        let mut cfg = http;
+        cfg.proxy_from_env = false;
+        let base = imds_base.trim().trim_end_matches('/').to_string();
+        self.imds = Some((base, Http::new(cfg)?));
+        Ok(self)
+    }
+
+    /// Validates tokens with `validator` instead of the default (e.g. one
+    /// with a static JWKS, a test clock, or mock evidence allowed).
+    #[must_use]
+    pub fn with_validator(mut self, validator: TokenValidator) -> Self {
+        self.validator = validator;
+        self
+    }
+
+    /// The endpoint, without a trailing slash.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    async fn managed_identity_token(&self) -> Result<Option<String>, MaaError> {
+        let Some((base, http)) = &self.imds else {
+            return Ok(None);
+        };
+        let url = format!(
+            "{base}/metadata/identity/oauth2/token?api-version={IMDS_TOKEN_API_VERSION}&resource={MAA_RESOURCE}"
+        );
+        let headers = [("Metadata", "true".to_string())];
+        let resp = http
+            .request(reqwest::Method::GET, &url, &headers, None)
+            .await
+            .map_err(|e| MaaError::MsiTokenNotFound(format!("IMDS unreachable: {e}")))?;
+        if !(200..300).contains(&resp.status) {
+            return Err(MaaError::MsiTokenNotFound(format!(
+                "IMDS answered HTTP {}",
+                resp.status
+            )));
+        }
+        let v: Value = serde_json::from_slice(&resp.body).map_err(|_| {
+            MaaError::MsiTokenNotFound("IMDS answered something other than JSON".into())
+        })?;
+        v.get("access_token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .map(|t| Some(t.to_string()))
+            .ok_or_else(|| MaaError::MsiTokenNotFound("no access_token in the IMDS answer".into()))
+    }
+
+    /// Attests `evidence`: posts it, unseals and validates the token.
+    pub async fn attest(
+        &self,
+        evidence: &Evidence,
+        options: &VerifyOptions,
+    ) -> Result<AttestationToken, MaaError> {
+        if options.draft_policy.is_some() {
+            return Err(MaaError::InvalidInput(
+                "the AzureGuest protocol takes no draft policy".into(),
+            ));
+        }
+        let mut evidence = evidence.clone();
+        if let Some(nonce) = &options.nonce {
+            let has_nonce = evidence
+                .client_payload
+                .keys()
+                .any(|k| k.eq_ignore_ascii_case("nonce"));
+            if !has_nonce {
+                let value = match std::str::from_utf8(nonce) {
+                    Ok(s) => s.to_string(),
+                    Err(_) => b64::std(nonce),
+                };
+                evidence.client_payload.insert("nonce".into(), value);
+            }
+        }
+        let body = build_request_body(&evidence, &self.os)?;
+        let mut headers = Vec::new();
+        if let Some(t) = self.managed_identity_token().await? {
+            headers.push(("Authorization", format!("Bearer {t}")));
+        }
+        let url = format!(
+            "{}{AZURE_GUEST_PATH}?api-version={API_VERSION}",
+            self.endpoint
+        );
+        let resp = self
+            .http
+            .request(reqwest::Method::POST, &url, &headers, Some(&body))
+            .await?;
+        if !(200..300).contains(&resp.status) {
+            return Err(status_error(&url, resp.status, &resp.body));
+        }
+        let jwt = seal::unseal_token(&resp.body, self.decryptor.as_ref()).await?;
+        self.validator
+            .validate(&jwt, options.nonce.as_deref())
+            .await
+    }
+}
+
+impl MaaClient {
+    /// Platform attestation of a bare SEV-SNP report: `POST
+    /// {endpoint}/attest/SevSnpVm?api-version=2022-08-01` with `request`; the
+    /// answer `{"token": JWT}` is not sealed. The token is validated like an
+    /// AzureGuest token, with `request.nonce` (when set) as the expected
+    /// nonce. Codes as for [`MaaClient::attest`].
+    pub async fn attest_sev_snp_vm(
+        &self,
+        request: &SevSnpVmRequest,
+    ) -> Result<AttestationToken, MaaError> {
+        let body =
+            serde_json::to_string(request).map_err(|e| MaaError::InvalidInput(e.to_string()))?;
+        let mut headers = Vec::new();
+        if let Some(t) = self.managed_identity_token().await? {
+            headers.push(("Authorization", format!("Bearer {t}")));
+        }
+        let url = format!(
+            "{}{SEV_SNP_VM_PATH}?api-version={PLATFORM_API_VERSION}",
+            self.endpoint
+        );
+        let resp = self
+            .http
+            .request(reqwest::Method::POST, &url, &headers, Some(&body))
+            .await?;
+        if !(200..300).contains(&resp.status) {
+            return Err(status_error(&url, resp.status, &resp.body));
+        }
+        let jwt = seal::response_token(&resp.body)?;
+        let nonce = request.nonce.as_ref().map(String::as_bytes);
+        self.validator.validate(&jwt, nonce).await
+    }
+}
+
+/// `{"error":{"code","message"}}` (or `Error`/`Code`/`Message`, as
+/// Microsoft's client also reads).
+fn service_error(body: &[u8]) -> Option<(String, String)> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let err = v.get("error").or_else(|| v.get("Error"))?;
+    let field = |a: &str, b: &str| {
+        err.get(a)
+            .or_else(|| err.get(b))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let message = field("message", "Message")?;
+    Some((field("code", "Code").unwrap_or_default(), message))
+}
+
+fn status_error(url: &str, status: u16, body: &[u8]) -> MaaError {
+    match (status, service_error(body)) {
+        (400, Some((code, message))) => MaaError::AttestationRefused { code, message },
+        (_, Some((code, message))) => MaaError::HttpStatus {
+            url: url.to_string(),
+            status,
+            message: format!("{code}: {message}"),
+        },
+        (_, None) => MaaError::HttpStatus {
+            url: url.to_string(),
+            status,
+            message: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+        },
+    }
+}
+
+#[async_trait]
+impl Verifier for MaaClient {
+    fn name(&self) -> &str {
+        "maa"
+    }
+
+    async fn verify(
+        &self,
+        evidence: &Evidence,
+        options: &VerifyOptions,
+    ) -> tee_attest_core::Result<AttestationToken> {
+        Ok(self.attest(evidence, options).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_errors() {
+        let (c, m) =
+            service_error(br#"{"error":{"code":"InvalidParameter","message":"bad quote"}}"#)
+                .unwrap();
+        assert_eq!((c.as_str(), m.as_str()), ("InvalidParameter", "bad quote"));
+        let (c, m) = service_error(br#"{"Error":{"Code":"X","Message":"Y"}}"#).unwrap();
+        assert_eq!((c.as_str(), m.as_str()), ("X", "Y"));
+        assert!(service_error(b"nope").is_none());
+        assert!(matches!(
+            status_error("u", 400, br#"{"error":{"code":"a","message":"b"}}"#),
+            MaaError::AttestationRefused { .. }
+        ));
+        assert!(matches!(
+            status_error("u", 404, b""),
+            MaaError::HttpStatus { status: 404, .. }
+        ));
+    }
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(
+            normalize_endpoint("https://x.attest.azure.net/").unwrap(),
+            "https://x.attest.azure.net"
+        );
+        assert!(normalize_endpoint("ftp://x").is_err());
+        assert!(normalize_endpoint("not a url").is_err());
+    }
+}

@@ -1,0 +1,21 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
+
+mod b64;
+mod client;
+mod error;
+mod http;
+
+pub mod azureguest;
+pub mod seal;
+pub mod validate;
+
+pub use azureguest::{
+    build_request_body, parse_request_body, AttestationInfo, OsInfo, SevSnpVmRequest,
+};
+pub use client::{MaaClient, IMDS_TOKEN_API_VERSION, MAA_RESOURCE, PLATFORM_API_VERSION};
+pub use error::{MaaError, TokenCheck};
+pub use http::{retry_delay, HttpConfig};
+pub use seal::{seal_envelope, seal_token, unseal_envelope, unseal_token};
+pub use validate::{Clock, FixedClock, Jwks, SystemClock, TokenValidator};

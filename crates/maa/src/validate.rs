@@ -1,0 +1,813 @@
+//! Relying-party validation of attestation tokens (MAA's or our verifier's).
+//!
+//! Keys come only from the configured JWKS — a static file, or the issuer's
+//! OpenID metadata (`{issuer}/.well-known/openid-configuration` →
+//! `jwks_uri`, which must be on the issuer's origin). Header members that
+//! point elsewhere (`jku`, `x5u`, `x5c`, `jwk`) are ignored.
+//!
+//! The checks, in order (each refusal names its [`TokenCheck`]):
+//!
+//! ```text
+//! size ─ format (3 non-empty base64url parts) ─ header (UTF-8 JSON object,
+//! unique names) ─ alg == RS256 ─ typ ∈ {absent, JWT} ─ no crit ─ claims
+//! (UTF-8 JSON object, unique names) ─ iss ─ exp present ─ not expired ─
+//! nbf/iat not in the future ─ kid in JWKS (one rate-limited refresh) ─ key
+//! usable (RSA ≥ 2048, n/e or x5c[0]) ─ signature ─ x-ms-ver ─ mock evidence
+//! ─ nonce
+//! ```
+//!
+//! Time checks come before the key lookup so that stale tokens never make
+//! the validator fetch keys.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use tee_attest_core::{AttestationToken, MOCK_EVIDENCE_CLAIM};
+use tee_attest_tpm::RsaPublic;
+
+use crate::http::{Http, HttpConfig};
+use crate::{b64, MaaError, TokenCheck};
+
+/// The most leeway that can be configured for `exp`/`nbf`.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
+/// The default leeway.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+/// The default maximum token size (bytes).
+pub const DEFAULT_MAX_TOKEN_BYTES: usize = 256 * 1024;
+/// The default minimum time between two JWKS refreshes.
+pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+/// The smallest RSA modulus accepted for token signatures (bits).
+pub const MIN_RSA_BITS: usize = 2048;
+
+/// Where "now" comes from, so that tests can validate at a chosen time.
+pub trait Clock: Send + Sync {
+    /// Seconds since the Unix epoch.
+    fn now_unix(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_unix(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    }
+}
+
+/// A clock stopped at a given time.
+#[derive(Debug, Clone, Copy)]
+pub struct FixedClock(pub i64);
+
+impl Clock for FixedClock {
+    fn now_unix(&self) -> i64 {
+        self.0
+    }
+}
+
+/// A JWKS key as trusted for verification: usable, or why not.
+#[derive(Debug, Clone)]
+enum TrustedKey {
+    Rsa(RsaPublic),
+    Unusable(String),
+}
+
+/// A parsed JSON Web Key Set: keys by `kid`.
+#[derive(Debug, Clone, Default)]
+pub struct Jwks {
+    keys: HashMap<String, TrustedKey>,
+}
+
+impl Jwks {
+    /// Parses a JWKS document (`{"keys": [...]}`). Keys are taken from `n`/`e`
+    /// or, when the JWK carries only `x5c` (as MAA's does), from the
+    /// certificate `x5c[0]`. Keys that cannot be used (not RSA, too small,
+    /// `use` other than `sig`, `alg` other than RS256, bad certificate) are
+    /// kept as unusable, so that a token naming them is refused by the `key`
+    /// check. Code 16 when the document is not a JWKS, 18 when empty.
+    pub fn parse(json: &[u8]) -> Result<Self, MaaError> {
+        if json.iter().all(u8::is_ascii_whitespace) {
+            return Err(MaaError::EmptyResponse("the JWKS".into()));
+        }
+        let doc: Value = serde_json::from_slice(json).map_err(|e| MaaError::json("the JWKS", e))?;
+        let keys = doc
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or_else(|| MaaError::json("the JWKS", "no `keys` array"))?;
+        let mut out = HashMap::new();
+        for jwk in keys {
+            let kid = jwk
+                .get("kid")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let key = match trusted_key(jwk) {
+                Ok(k) => TrustedKey::Rsa(k),
+                Err(reason) => TrustedKey::Unusable(reason),
+            };
+            // A kid listed twice is ambiguous: keep it unusable.
+            match out.entry(kid) {
+                std::collections::hash_map::Entry::Occupied(mut e) => {
+                    e.insert(TrustedKey::Unusable("the kid is listed twice".into()));
+                }
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(key);
+                }
+            }
+        }
+        Ok(Self { keys: out })
+    }
+
+    /// A JWKS of RSA keys by kid (for tests and embedded verifiers).
+    pub fn from_rsa_keys(keys: impl IntoIterator<Item = (String, RsaPublic)>) -> Self {
+        Self {
+            keys: keys
+                .into_iter()
+                .map(|(k, v)| (k, TrustedKey::Rsa(v)))
+                .collect(),
+        }
+    }
+
+    /// Number of keys (usable or not).
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Whether the set has a key with this `kid`.
+    pub fn contains(&self, kid: &str) -> bool {
+        self.keys.contains_key(kid)
+    }
+
+    fn lookup(&self, kid: Option<&str>) -> Option<&TrustedKey> {
+        match kid {
+            Some(k) => self.keys.get(k),
+            // Without a kid, only an unambiguous single-key set will do.
+            None if self.keys.len() == 1 => self.keys.values().next(),
+            None => None,
+        }
+    }
+}
+
+fn rsa_bits(k: &RsaPublic) -> usize {
+    let lead = k.n.first().map_or(0, |b| 8 - b.leading_zeros() as usize);
+    k.n.len().saturating_sub(1) * 8 + lead
+}
+
+fn key_from_x5c(cert_b64: &str) -> Result<RsaPublic, String> {
+    use der::{Decode, Encode};
+    let der_bytes = b64::decode_any(cert_b64).ok_or("x5c[0] is not base64")?;
+    let cert = x509_cert::Certificate::from_der(&der_bytes)
+        .map_err(|e| format!("x5c[0] is not an X.509 certificate: {e}"))?;
+    let spki = cert
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .map_err(|e| e.to_string())?;
+    RsaPublic::from_spki_der(&spki).map_err(|e| format!("x5c[0] does not hold an RSA key: {e}"))
+}
+
+fn trusted_key(jwk: &Value) -> Result<RsaPublic, String> {
+    let kty = jwk.get("kty").and_then(Value::as_str).unwrap_or("");
+    if kty != "RSA" {
+        return Err(format!("kty {kty:?} is not RSA"));
+    }
+    if let Some(u) = jwk.get("use") {
+        if u.as_str() != Some("sig") {
+            return Err(format!("use {u} is not sig"));
+        }
+    }
+    if let Some(a) = jwk.get("alg") {
+        if a.as_str() != Some("RS256") {
+            return Err(format!("alg {a} is not RS256"));
+        }
+    }
+    let x5c0 = jwk
+        .get("x5c")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+        .and_then(Value::as_str);
+    let key = if jwk.get("n").is_some() || jwk.get("e").is_some() {
+        let k = RsaPublic::from_jwk(jwk).map_err(|e| e.to_string())?;
+        if let Some(c) = x5c0 {
+            if key_from_x5c(c)? != k {
+                return Err("n/e and x5c[0] hold different keys".into());
+            }
+        }
+        k
+    } else if let Some(c) = x5c0 {
+        key_from_x5c(c)?
+    } else {
+        return Err("neither n/e nor x5c".into());
+    };
+    if rsa_bits(&key) < MIN_RSA_BITS {
+        return Err(format!("{}-bit RSA is too small", rsa_bits(&key)));
+    }
+    Ok(key)
+}
+
+/// JSON parsed refusing duplicate member names at any depth.
+struct Strict(Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("not a finite number"))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if out.contains_key(&k) {
+                return Err(de::Error::custom(format!("duplicate member {k:?}")));
+            }
+            let Strict(v) = map.next_value()?;
+            out.insert(k, v);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+fn strict_object(
+    part: &str,
+    check: TokenCheck,
+    what: &str,
+) -> Result<Map<String, Value>, MaaError> {
+    let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| {
+        MaaError::rejected(TokenCheck::Format, format!("the {what} is not base64url"))
+    })?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| MaaError::rejected(check, format!("the {what} is not UTF-8")))?;
+    let Strict(v) = serde_json::from_str(text).map_err(|e| {
+        MaaError::rejected(check, format!("the {what} is not acceptable JSON: {e}"))
+    })?;
+    match v {
+        Value::Object(m) => Ok(m),
+        _ => Err(MaaError::rejected(
+            check,
+            format!("the {what} is not a JSON object"),
+        )),
+    }
+}
+
+fn is_b64url(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn normalize_issuer(s: &str) -> &str {
+    s.trim_end_matches('/')
+}
+
+fn time_claim(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, MaaError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(v) => {
+            let t = v
+                .as_i64()
+                .or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f as i64));
+            let check = if name == "exp" {
+                TokenCheck::MissingExpiry
+            } else {
+                TokenCheck::NotYetValid
+            };
+            t.map(Some)
+                .ok_or_else(|| MaaError::rejected(check, format!("`{name}` is not a number")))
+        }
+    }
+}
+
+/// Whether a nonce claim matches the expected nonce: equal to it, to its
+/// base64 (MAA returns `client-payload` values base64-encoded), or its
+/// base64 decodes to one of those.
+fn nonce_matches(claim: &str, expected: &[u8]) -> bool {
+    let std_b64 = b64::std(expected);
+    let forms: [&[u8]; 2] = [expected, std_b64.as_bytes()];
+    if forms.contains(&claim.as_bytes()) {
+        return true;
+    }
+    b64::decode_any(claim).is_some_and(|d| forms.contains(&d.as_slice()))
+}
+
+fn token_nonces(claims: &Map<String, Value>) -> Vec<&str> {
+    let mut out = Vec::new();
+    if let Some(n) = claims.get("nonce").and_then(Value::as_str) {
+        out.push(n);
+    }
+    if let Some(p) = claims
+        .get("x-ms-runtime")
+        .and_then(|r| r.get("client-payload"))
+        .and_then(Value::as_object)
+    {
+        out.extend(
+            p.iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case("nonce"))
+                .filter_map(|(_, v)| v.as_str()),
+        );
+    }
+    out
+}
+
+/// Where the validator's keys come from.
+enum KeySource {
+    Static,
+    Discovery { http: Http },
+}
+
+struct Cache {
+    jwks: Jwks,
+    fetched_at: Option<Instant>,
+    /// Why the last refresh failed, if it did (reported while rate limited).
+    last_error: Option<String>,
+}
+
+/// Validates attestation tokens as a relying party.
+pub struct TokenValidator {
+    issuer: Option<String>,
+    source: KeySource,
+    cache: tokio::sync::Mutex<Cache>,
+    clock: Arc<dyn Clock>,
+    leeway: Duration,
+    allow_mock: bool,
+    max_token_bytes: usize,
+    refresh_interval: Duration,
+}
+
+impl fmt::Debug for TokenValidator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenValidator")
+            .field("issuer", &self.issuer)
+            .field(
+                "discovery",
+                &matches!(self.source, KeySource::Discovery { .. }),
+            )
+            .field("leeway", &self.leeway)
+            .field("allow_mock", &self.allow_mock)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenValidator {
+    fn with_source(issuer: Option<String>, source: KeySource, jwks: Jwks) -> Self {
+        Self {
+            issuer: issuer.map(|i| normalize_issuer(i.trim()).to_string()),
+            source,
+            cache: tokio::sync::Mutex::new(Cache {
+                jwks,
+                fetched_at: None,
+                last_error: None,
+            }),
+            clock: Arc::new(SystemClock),
+            leeway: DEFAULT_LEEWAY,
+            allow_mock: false,
+            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+            refresh_interval: DEFAULT_REFRESH_INTERVAL,
+        }
+    }
+
+    /// A validator with a fixed key set (`--jwks FILE`). With `issuer`,
+    /// `iss` must equal it (modulo a trailing slash); without, `iss` is not
+    /// checked.
+    pub fn with_jwks(issuer: Option<&str>, jwks: Jwks) -> Self {
+        Self::with_source(issuer.map(str::to_string), KeySource::Static, jwks)
+    }
+
+    /// A validator with the key set in a JWKS file (codes 8 unreadable, 16
+    /// not a JWKS).
+    pub fn from_jwks_file(issuer: Option<&str>, path: &std::path::Path) -> Result<Self, MaaError> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| MaaError::InvalidInput(format!("reading {}: {e}", path.display())))?;
+        Ok(Self::with_jwks(issuer, Jwks::parse(&bytes)?))
+    }
+
+    /// A validator for tokens of `issuer`, whose keys it discovers from the
+    /// issuer's OpenID metadata, fetched on first use and refreshed when a
+    /// token names an unknown `kid` (at most once per refresh interval).
+    pub fn with_discovery(issuer: &str, http: HttpConfig) -> Result<Self, MaaError> {
+        let issuer = issuer.trim();
+        let url = reqwest::Url::parse(issuer)
+            .map_err(|e| MaaError::InvalidInput(format!("issuer {issuer:?} is not a URL: {e}")))?;
+        if !matches!(url.scheme(), "https" | "http") {
+            return Err(MaaError::InvalidInput(format!(
+                "issuer {issuer:?} is not an http(s) URL"
+            )));
+        }
+        let http = Http::new(http)?;
+        Ok(Self::with_source(
+            Some(issuer.to_string()),
+            KeySource::Discovery { http },
+            Jwks::default(),
+        ))
+    }
+
+    /// Uses `clock` for the time checks.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sets the leeway for `exp`/`nbf`/`iat` (capped at [`MAX_LEEWAY`]).
+    #[must_use]
+    pub fn with_leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway.min(MAX_LEEWAY);
+        self
+    }
+
+    /// Whether tokens from mock evidence are accepted (default: no).
+    #[must_use]
+    pub fn allow_mock(mut self, allow: bool) -> Self {
+        self.allow_mock = allow;
+        self
+    }
+
+    /// Sets the maximum token size (capped at 1 MiB).
+    #[must_use]
+    pub fn with_max_token_bytes(mut self, max: usize) -> Self {
+        self.max_token_bytes = max.min(1024 * 1024);
+        self
+    }
+
+    /// Sets the minimum time between two JWKS refreshes.
+    #[must_use]
+    pub fn with_refresh_interval(mut self, interval: Duration) -> Self {
+        self.refresh_interval = interval;
+        self
+    }
+
+    /// The configured issuer, without a trailing slash.
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
+    }
+
+    /// Validates `token`; with `expected_nonce`, the token's nonce (the
+    /// `nonce` claim, or `x-ms-runtime.client-payload.nonce`, raw or base64)
+    /// must match. Returns the decoded token.
+    pub async fn validate(
+        &self,
+        token: &str,
+        expected_nonce: Option<&[u8]>,
+    ) -> Result<AttestationToken, MaaError> {
+        let parsed = self.precheck(token)?;
+        let key = self.key_for(parsed.kid.as_deref()).await?;
+        self.finish(token, &parsed, &key, expected_nonce)
+    }
+
+    /// Structure, header and time/issuer checks: everything that needs no key.
+    fn precheck(&self, token: &str) -> Result<Parsed, MaaError> {
+        let token = token.trim_matches(|c: char| c.is_ascii_whitespace());
+        if token.len() > self.max_token_bytes {
+            return Err(MaaError::rejected(
+                TokenCheck::Size,
+                format!(
+                    "{} bytes; at most {} accepted",
+                    token.len(),
+                    self.max_token_bytes
+                ),
+            ));
+        }
+        let parts: Vec<&str> = token.split('.').collect();
+        if parts.len() != 3 {
+            return Err(MaaError::rejected(
+                TokenCheck::Format,
+                format!("{} segments instead of 3", parts.len()),
+            ));
+        }
+        let (h, p, s) = (parts[0], parts[1], parts[2]);
+        if h.is_empty() || p.is_empty() || !is_b64url(h) || !is_b64url(p) {
+            return Err(MaaError::rejected(
+                TokenCheck::Format,
+                "header and payload must be non-empty unpadded base64url",
+            ));
+        }
+        let header = strict_object(h, TokenCheck::Header, "header")?;
+        match header.get("alg").and_then(Value::as_str) {
+            Some("RS256") => {}
+            other => {
+                return Err(MaaError::rejected(
+                    TokenCheck::Algorithm,
+                    format!("alg {other:?} is not allowed (RS256 only)"),
+                ))
+            }
+        }
+        if let Some(typ) = header.get("typ") {
+            if !typ.as_str().is_some_and(|t| t.eq_ignore_ascii_case("JWT")) {
+                return Err(MaaError::rejected(
+                    TokenCheck::Type,
+                    format!("typ {typ} is not JWT"),
+                ));
+            }
+        }
+        if header.contains_key("crit") {
+            return Err(MaaError::rejected(
+                TokenCheck::Critical,
+                "critical header extensions are not supported",
+            ));
+        }
+        if s.is_empty() {
+            return Err(MaaError::rejected(
+                TokenCheck::Signature,
+                "the token carries no signature",
+            ));
+        }
+        if !is_b64url(s) {
+            return Err(MaaError::rejected(
+                TokenCheck::Format,
+                "the signature is not base64url",
+            ));
+        }
+        let kid = match header.get("kid") {
+            None => None,
+            Some(Value::String(k)) => Some(k.clone()),
+            Some(other) => {
+                return Err(MaaError::rejected(
+                    TokenCheck::Header,
+                    format!("kid {other} is not a string"),
+                ))
+            }
+        };
+        let claims = strict_object(p, TokenCheck::Claims, "payload")?;
+        if let Some(want) = &self.issuer {
+            match claims.get("iss").and_then(Value::as_str) {
+                Some(iss) if normalize_issuer(iss) == want => {}
+                Some(iss) => {
+                    return Err(MaaError::rejected(
+                        TokenCheck::Issuer,
+                        format!("iss {iss:?} is not {want:?}"),
+                    ))
+                }
+                None => return Err(MaaError::rejected(TokenCheck::Issuer, "no `iss` claim")),
+            }
+        }
+        let now = self.clock.now_unix();
+        let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(300);
+        let exp = time_claim(&claims, "exp")?
+            .ok_or_else(|| MaaError::rejected(TokenCheck::MissingExpiry, "no `exp` claim"))?;
+        if now >= exp.saturating_add(leeway) {
+            return Err(MaaError::rejected(
+                TokenCheck::Expired,
+                format!("expired at {exp}; now is {now}"),
+            ));
+        }
+        for name in ["nbf", "iat"] {
+            if let Some(t) = time_claim(&claims, name)? {
+                if now.saturating_add(leeway) < t {
+                    return Err(MaaError::rejected(
+                        TokenCheck::NotYetValid,
+                        format!("`{name}` {t} is in the future; now is {now}"),
+                    ));
+                }
+            }
+        }
+        Ok(Parsed { kid, claims })
+    }
+
+    async fn key_for(&self, kid: Option<&str>) -> Result<RsaPublic, MaaError> {
+        let mut cache = self.cache.lock().await;
+        let missing = cache.jwks.lookup(kid).is_none();
+        if let KeySource::Discovery { http } = &self.source {
+            let may_refresh = cache
+                .fetched_at
+                .is_none_or(|t| t.elapsed() >= self.refresh_interval);
+            if missing && may_refresh {
+                let issuer = self.issuer.as_deref().unwrap_or_default();
+                // Record the attempt first, so that failures are rate limited too.
+                cache.fetched_at = Some(Instant::now());
+                match fetch_jwks(http, issuer).await {
+                    Ok(jwks) => {
+                        cache.jwks = jwks;
+                        cache.last_error = None;
+                    }
+                    Err(e) => {
+                        cache.last_error = Some(e.to_string());
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        let refresh_note = cache
+            .last_error
+            .as_ref()
+            .map(|e| format!(" (the last JWKS refresh failed: {e})"))
+            .unwrap_or_default();
+        match cache.jwks.lookup(kid) {
+            Some(TrustedKey::Rsa(k)) => Ok(k.clone()),
+            Some(TrustedKey::Unusable(reason)) => Err(MaaError::rejected(
+                TokenCheck::Key,
+                format!("the JWKS key {kid:?} is unusable: {reason}"),
+            )),
+            None => Err(MaaError::rejected(
+                TokenCheck::KeyId,
+                match kid {
+                    Some(k) => format!("no key with kid {k:?} in the trusted JWKS{refresh_note}"),
+                    None => format!(
+                        "the token names no kid and the JWKS has not exactly one key{refresh_note}"
+                    ),
+                },
+            )),
+        }
+    }
+
+    fn finish(
+        &self,
+        token: &str,
+        parsed: &Parsed,
+        key: &RsaPublic,
+        expected_nonce: Option<&[u8]>,
+    ) -> Result<AttestationToken, MaaError> {
+        let token = token.trim_matches(|c: char| c.is_ascii_whitespace());
+        let (message, signature) = token
+            .rsplit_once('.')
+            .ok_or_else(|| MaaError::rejected(TokenCheck::Format, "no signature segment"))?;
+        let dk = jsonwebtoken::DecodingKey::from_rsa_raw_components(&key.n, &key.e);
+        let ok = jsonwebtoken::crypto::verify(
+            signature,
+            message.as_bytes(),
+            &dk,
+            jsonwebtoken::Algorithm::RS256,
+        )
+        .unwrap_or(false);
+        if !ok {
+            return Err(MaaError::rejected(
+                TokenCheck::Signature,
+                "the signature does not verify",
+            ));
+        }
+        let claims = &parsed.claims;
+        if !claims.get("x-ms-ver").is_some_and(Value::is_string) {
+            return Err(MaaError::rejected(
+                TokenCheck::Version,
+                "no `x-ms-ver` claim",
+            ));
+        }
+        if claims.get(MOCK_EVIDENCE_CLAIM).and_then(Value::as_bool) == Some(true)
+            && !self.allow_mock
+        {
+            return Err(MaaError::rejected(
+                TokenCheck::MockEvidence,
+                "the token comes from mock evidence and mock roots are not trusted",
+            ));
+        }
+        if let Some(expected) = expected_nonce {
+            let found = token_nonces(claims);
+            if found.is_empty() {
+                return Err(MaaError::rejected(
+                    TokenCheck::Nonce,
+                    "the token carries no nonce",
+                ));
+            }
+            if !found.iter().any(|n| nonce_matches(n, expected)) {
+                return Err(MaaError::rejected(
+                    TokenCheck::Nonce,
+                    "the token's nonce is not the one expected",
+                ));
+            }
+        }
+        AttestationToken::parse(token)
+            .map_err(|e| MaaError::rejected(TokenCheck::Format, e.message()))
+    }
+}
+
+struct Parsed {
+    kid: Option<String>,
+    claims: Map<String, Value>,
+}
+
+fn origin(u: &reqwest::Url) -> (String, Option<String>, Option<u16>) {
+    (
+        u.scheme().to_string(),
+        u.host_str().map(str::to_ascii_lowercase),
+        u.port_or_known_default(),
+    )
+}
+
+async fn get_json(http: &Http, url: &str, what: &str) -> Result<Vec<u8>, MaaError> {
+    let resp = http.request(reqwest::Method::GET, url, &[], None).await?;
+    if !(200..300).contains(&resp.status) {
+        return Err(MaaError::HttpStatus {
+            url: url.to_string(),
+            status: resp.status,
+            message: format!("fetching {what}"),
+        });
+    }
+    if resp.body.iter().all(u8::is_ascii_whitespace) {
+        return Err(MaaError::EmptyResponse(what.to_string()));
+    }
+    Ok(resp.body)
+}
+
+/// Fetches the issuer's JWKS through its OpenID metadata. The `jwks_uri`
+/// must be on the issuer's origin (scheme, host, port).
+pub(crate) async fn fetch_jwks(http: &Http, issuer: &str) -> Result<Jwks, MaaError> {
+    let issuer = normalize_issuer(issuer);
+    let meta_url = format!("{issuer}/.well-known/openid-configuration");
+    let meta = get_json(http, &meta_url, "the OpenID metadata").await?;
+    let meta: Value =
+        serde_json::from_slice(&meta).map_err(|e| MaaError::json("the OpenID metadata", e))?;
+    let jwks_uri = meta
+        .get("jwks_uri")
+        .and_then(Value::as_str)
+        .ok_or_else(|| MaaError::json("the OpenID metadata", "no `jwks_uri` string"))?;
+    let iss_url = reqwest::Url::parse(issuer)
+        .map_err(|e| MaaError::InvalidInput(format!("issuer {issuer:?}: {e}")))?;
+    let jwks_url = reqwest::Url::parse(jwks_uri)
+        .map_err(|e| MaaError::malformed("the OpenID metadata's jwks_uri", e))?;
+    if origin(&iss_url) != origin(&jwks_url) {
+        return Err(MaaError::malformed(
+            "the OpenID metadata's jwks_uri",
+            format!("{jwks_uri:?} is not on the issuer's origin"),
+        ));
+    }
+    let body = get_json(http, jwks_url.as_str(), "the JWKS").await?;
+    Jwks::parse(&body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_json_refuses_duplicates_at_any_depth() {
+        let ok: Strict = serde_json::from_str(r#"{"a":{"b":[1,2.5,null,true,"x"]}}"#).unwrap();
+        assert_eq!(ok.0["a"]["b"][1], 2.5);
+        assert!(serde_json::from_str::<Strict>(r#"{"a":1,"a":2}"#).is_err());
+        assert!(serde_json::from_str::<Strict>(r#"{"a":{"b":1,"b":1}}"#).is_err());
+        assert!(serde_json::from_str::<Strict>(r#"[{"c":1,"c":1}]"#).is_err());
+    }
+
+    #[test]
+    fn nonce_forms() {
+        assert!(nonce_matches("ADE0101", b"ADE0101"));
+        assert!(nonce_matches("QURFMDEwMQ==", b"ADE0101"));
+        assert!(nonce_matches("QURFMDEwMQ", b"ADE0101"));
+        assert!(!nonce_matches("ADE0102", b"ADE0101"));
+        assert!(!nonce_matches("QURFMDEwMg==", b"ADE0101"));
+        // A binary nonce sent base64 and base64-encoded again by MAA.
+        let bin = [0xffu8, 0x00, 0x10];
+        let once = b64::std(&bin);
+        let twice = b64::std(once.as_bytes());
+        assert!(nonce_matches(&once, &bin));
+        assert!(nonce_matches(&twice, &bin));
+    }
+
+    #[test]
+    fn issuer_normalisation() {
+        assert_eq!(normalize_issuer("https://x/"), "https://x");
+        assert_eq!(normalize_issuer("https://x"), "https://x");
+    }
+}
