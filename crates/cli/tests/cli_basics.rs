@@ -196,3 +196,115 @@ fn mock_up_attest_down() {
         .unwrap();
     assert_eq!(again.status.code(), Some(8), "nothing left to stop");
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Serve(std::process::Child);
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `serve` and `attest --verifier maa=URL` as separate processes: the MAA
+/// client posts AzureGuest evidence, the service seals the token to the
+/// vTPM's key, the client unseals it in the vTPM and validates it by OpenID
+/// discovery; `token verify` then checks it as a relying party.
+#[test]
+fn attest_through_the_maa_client_against_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _serve = Serve(
+        cli()
+            .args([
+                "serve",
+                "--trust-mock",
+                "--addr",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(dir.path().join("srv"))
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "serve did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = cli()
+        .args([
+            "attest",
+            "--tee",
+            "mock",
+            "--trust-mock",
+            "--verifier",
+            &format!("maa={base}"),
+        ])
+        .args(["--payload", r#"{"Nonce":"via-maa"}"#])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let jwt = String::from_utf8(out.stdout).unwrap();
+    let token = tee_attest_core::AttestationToken::parse(&jwt).unwrap();
+    assert_eq!(token.issuer(), Some(base.as_str()));
+    assert_eq!(token.nonce(), Some("via-maa"));
+    assert_eq!(
+        token.claim("x-ms-azurevm-ostype").and_then(|v| v.as_str()),
+        Some("Linux")
+    );
+
+    let file = dir.path().join("t.jwt");
+    std::fs::write(&file, &jwt).unwrap();
+    let verify = |extra: &[&str]| {
+        cli()
+            .args(["token", "verify"])
+            .arg(&file)
+            .args(["--issuer", &base])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    assert!(verify(&["--nonce", "via-maa", "--allow-mock"])
+        .status
+        .success());
+    assert_eq!(
+        verify(&["--nonce", "other", "--allow-mock"]).status.code(),
+        Some(6)
+    );
+    assert_eq!(
+        verify(&[]).status.code(),
+        Some(6),
+        "mock evidence refused unless allowed"
+    );
+    // Without --trust-mock the client's validator refuses the token from mock evidence: code 6.
+    let out = cli()
+        .args([
+            "attest",
+            "--tee",
+            "mock",
+            "--verifier",
+            &format!("maa={base}"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

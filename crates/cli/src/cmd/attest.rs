@@ -53,8 +53,12 @@ fn tee_kind(args: &AttestArgs) -> Result<TeeKind> {
     })
 }
 
-/// Build the verifier the arguments name.
-pub fn verifier(args: &AttestArgs) -> Result<Arc<dyn Verifier>> {
+/// Build the verifier the arguments name; `decryptor` unseals MAA's answers.
+pub fn verifier(
+    args: &AttestArgs,
+    decryptor: Option<Arc<dyn tee_attest_core::Decryptor>>,
+) -> Result<Arc<dyn Verifier>> {
+    let trust_mock = args.trust_mock || common::trust_mock_env();
     match args.verifier.as_str() {
         "local" => {
             let policy = args
@@ -75,17 +79,36 @@ pub fn verifier(args: &AttestArgs) -> Result<Arc<dyn Verifier>> {
                 &dir,
                 &args.issuer,
                 policy,
-                args.trust_mock || common::trust_mock_env(),
+                trust_mock,
             )?)
         }
-        other if other.starts_with("maa=") => Err(Error::new(
-            ErrorCode::InitializationFailed,
-            "the MAA client is not built into this CLI yet",
-        )),
-        other => Err(Error::new(
-            ErrorCode::InvalidInputParameter,
-            format!("unknown verifier {other:?}: expected `local` or `maa=URL`"),
-        )),
+        other => match other.strip_prefix("maa=") {
+            Some(url) => {
+                let decryptor = decryptor.ok_or_else(|| {
+                    Error::new(
+                        ErrorCode::InitializationFailed,
+                        "this TEE has no vTPM key to unseal MAA's answer",
+                    )
+                })?;
+                let http = tee_attest_maa::HttpConfig::default();
+                let mut client = tee_attest_maa::MaaClient::new(
+                    url,
+                    decryptor,
+                    tee_attest_maa::OsInfo::detect()?,
+                    http.clone(),
+                )?;
+                if trust_mock {
+                    client = client.with_validator(
+                        tee_attest_maa::TokenValidator::with_discovery(url, http)?.allow_mock(true),
+                    );
+                }
+                Ok(Arc::new(client))
+            }
+            None => Err(Error::new(
+                ErrorCode::InvalidInputParameter,
+                format!("unknown verifier {other:?}: expected `local` or `maa=URL`"),
+            )),
+        },
     }
 }
 
@@ -97,7 +120,8 @@ pub fn run(args: AttestArgs) -> Result<()> {
     cfg.tcti = args.tcti.clone();
     let rt = common::runtime()?;
     let provider = tee_attest::provider(kind, &cfg)?;
-    let attester = Attester::new(provider, verifier(&args)?);
+    let verifier = verifier(&args, provider.decryptor())?;
+    let attester = Attester::new(provider, verifier);
     let token = rt.block_on(attester.attest(&params))?;
     println!("{}", token.raw());
     Ok(())

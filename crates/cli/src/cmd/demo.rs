@@ -8,13 +8,12 @@
 
 use std::sync::Arc;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use clap::Args;
 use rsa::{BigUint, Oaep, RsaPublicKey};
 use serde_json::json;
 use tee_attest::{Attester, ClientParameters, MockProvider};
-use tee_attest_core::{AttestationToken, Error, ErrorCode, Result, RsaDecryptScheme};
+use tee_attest_core::{Error, ErrorCode, Result, RsaDecryptScheme};
+use tee_attest_maa::{Jwks, TokenValidator};
 use tee_attest_tpm::RsaPublic;
 use tee_attest_verifier::{LocalVerifier, LocalVerifierConfig, TokenSigner};
 
@@ -26,57 +25,6 @@ pub struct DemoArgs {
     /// Print the outcome as JSON instead of a human summary.
     #[arg(long)]
     json: bool,
-}
-
-/// What a relying party checks, with the verifier's published keys: the
-/// signature (RS256, key by `kid` from the JWKS), the issuer, the nonce.
-fn relying_party_checks(
-    token: &AttestationToken,
-    jwks: &serde_json::Value,
-    issuer: &str,
-    nonce: &str,
-) -> Result<()> {
-    let fail = |m: &str| {
-        Error::new(
-            ErrorCode::AttestationFailed,
-            format!("token validation: {m}"),
-        )
-    };
-    let kid = token.header()["kid"]
-        .as_str()
-        .ok_or_else(|| fail("no kid"))?;
-    if token.header()["alg"] != "RS256" {
-        return Err(fail("alg is not RS256"));
-    }
-    let jwk = jwks["keys"]
-        .as_array()
-        .and_then(|ks| ks.iter().find(|k| k["kid"] == kid))
-        .ok_or_else(|| fail("unknown kid"))?;
-    let key = RsaPublic::from_jwk(jwk)?;
-    let (signed, sig) = token
-        .raw()
-        .rsplit_once('.')
-        .ok_or_else(|| fail("not a JWS"))?;
-    let sig = URL_SAFE_NO_PAD
-        .decode(sig)
-        .map_err(|_| fail("signature is not base64url"))?;
-    aws_lc_rs::signature::RsaPublicKeyComponents {
-        n: &key.n,
-        e: &key.e,
-    }
-    .verify(
-        &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
-        signed.as_bytes(),
-        &sig,
-    )
-    .map_err(|_| fail("bad signature"))?;
-    if token.issuer() != Some(issuer) {
-        return Err(fail("wrong issuer"));
-    }
-    if token.nonce() != Some(nonce) {
-        return Err(fail("nonce mismatch"));
-    }
-    Ok(())
 }
 
 /// Run the demo.
@@ -94,7 +42,12 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let nonce = hex::encode(nonce);
     let params = ClientParameters::new("").with_payload("Nonce", nonce.clone());
     let token = rt.block_on(attester.attest(&params))?;
-    relying_party_checks(&token, &verifier.jwks(), verifier.issuer(), &nonce)?;
+    // The relying party validates it with the verifier's published keys
+    // (signature, issuer, expiry, x-ms-ver, nonce); it accepts mock evidence
+    // because this is the demo.
+    let jwks = Jwks::parse(verifier.jwks().to_string().as_bytes())?;
+    let validator = TokenValidator::with_jwks(Some(verifier.issuer()), jwks).allow_mock(true);
+    let token = rt.block_on(validator.validate(token.raw(), Some(nonce.as_bytes())))?;
 
     // The relying party seals a secret to the token's ephemeral key; only the vTPM opens it.
     let jwk = token.ephemeral_key().ok_or_else(|| {
@@ -188,7 +141,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
             "  nonce        {} (returned in the token)",
             token.nonce().unwrap_or("?")
         );
-        println!("  token        RS256 by {}, validated as a relying party would (signature, issuer, nonce)", token.issuer().unwrap_or("?"));
+        println!("  token        RS256 by {}, validated as a relying party would (signature, issuer, expiry, nonce)", token.issuer().unwrap_or("?"));
         println!(
             "  decrypt      secret sealed to TpmEphemeralEncryptionKey, opened inside the vTPM: ok"
         );
