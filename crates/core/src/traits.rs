@@ -18,6 +18,10 @@ pub enum RsaDecryptScheme {
     /// RSAES-PKCS1-v1_5 (what MAA uses to seal the inner key; Microsoft's
     /// `EncryptionType::NONE` default).
     Pkcs1v15,
+    /// Raw RSA without padding (`TPM_ALG_NULL`, Microsoft's `RsaNull`): the
+    /// ciphertext must be exactly the modulus size and the plaintext is the
+    /// whole modulus-sized block. Textbook RSA: for interoperability only.
+    Raw,
 }
 
 /// A private key that never leaves its TEE: it decrypts on request.

@@ -505,7 +505,7 @@ impl TokenValidator {
     ) -> Result<AttestationToken, MaaError> {
         let parsed = self.precheck(token)?;
         let key = self.key_for(parsed.kid.as_deref()).await?;
-        self.finish(token, &parsed, &key, expected_nonce)
+        self.finish(token, parsed, &key, expected_nonce)
     }
 
     /// Structure, header and time/issuer checks: everything that needs no key.
@@ -614,7 +614,11 @@ impl TokenValidator {
                 }
             }
         }
-        Ok(Parsed { kid, claims })
+        Ok(Parsed {
+            kid,
+            header,
+            claims,
+        })
     }
 
     async fn key_for(&self, kid: Option<&str>) -> Result<RsaPublic, MaaError> {
@@ -666,7 +670,7 @@ impl TokenValidator {
     fn finish(
         &self,
         token: &str,
-        parsed: &Parsed,
+        parsed: Parsed,
         key: &RsaPublic,
         expected_nonce: Option<&[u8]>,
     ) -> Result<AttestationToken, MaaError> {
@@ -718,13 +722,18 @@ impl TokenValidator {
                 ));
             }
         }
-        AttestationToken::parse(token)
-            .map_err(|e| MaaError::rejected(TokenCheck::Format, e.message()))
+        // Both parts were decoded (strictly) and checked above: reuse them.
+        Ok(AttestationToken::from_decoded(
+            token,
+            Value::Object(parsed.header),
+            Value::Object(parsed.claims),
+        ))
     }
 }
 
 struct Parsed {
     kid: Option<String>,
+    header: Map<String, Value>,
     claims: Map<String, Value>,
 }
 
