@@ -17,7 +17,7 @@ mod signer;
 
 pub use error::VerifierError;
 pub use local::{
-    LocalVerifier, LocalVerifierConfig, DEFAULT_POLICY, DEFAULT_VALIDITY_MINUTES,
+    AttestationType, LocalVerifier, LocalVerifierConfig, DEFAULT_POLICY, DEFAULT_VALIDITY_MINUTES,
     MAX_VALIDITY_MINUTES,
 };
 pub use signer::TokenSigner;

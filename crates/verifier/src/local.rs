@@ -49,8 +49,34 @@ impl LocalVerifierConfig {
     }
 }
 
-struct ActivePolicy {
-    policy: Policy,
+/// The attestation types this verifier appraises; each has its own policy,
+/// as in MAA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AttestationType {
+    /// Azure CVM guest attestation (HCL report, vTPM quote, ephemeral key).
+    AzureGuest,
+    /// A bare SEV-SNP report with its runtime data (MAA's `SevSnpVm`).
+    SevSnpVm,
+}
+
+impl AttestationType {
+    /// Every type.
+    pub const ALL: &'static [AttestationType] =
+        &[AttestationType::AzureGuest, AttestationType::SevSnpVm];
+
+    /// The name MAA's REST API uses (`AzureGuest`, `SevSnpVm`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AttestationType::AzureGuest => "AzureGuest",
+            AttestationType::SevSnpVm => "SevSnpVm",
+        }
+    }
+
+    /// The type with that REST name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|t| t.as_str() == name)
+    }
 }
 
 /// Appraises evidence and issues MAA-compatible tokens, offline.
@@ -58,7 +84,7 @@ pub struct LocalVerifier {
     issuer: String,
     snp: SnpVerifier,
     snp_opts: SnpOptions,
-    policy: RwLock<Arc<ActivePolicy>>,
+    policies: RwLock<std::collections::HashMap<AttestationType, Arc<Policy>>>,
     signer: TokenSigner,
 }
 
@@ -84,12 +110,21 @@ impl LocalVerifier {
         for root in &config.extra_snp_roots {
             anchors.add_extra_root(root)?;
         }
-        let policy = Policy::parse(config.policy.as_deref().unwrap_or(DEFAULT_POLICY))?;
+        let policy = Arc::new(Policy::parse(
+            config.policy.as_deref().unwrap_or(DEFAULT_POLICY),
+        )?);
+        let default = Arc::new(Policy::parse(DEFAULT_POLICY)?);
+        let policies = [
+            (AttestationType::AzureGuest, policy),
+            (AttestationType::SevSnpVm, default),
+        ]
+        .into_iter()
+        .collect();
         Ok(Self {
             issuer: config.issuer.trim_end_matches('/').to_string(),
             snp: SnpVerifier::new(anchors),
             snp_opts: config.snp,
-            policy: RwLock::new(Arc::new(ActivePolicy { policy })),
+            policies: RwLock::new(policies),
             signer,
         })
     }
@@ -109,25 +144,40 @@ impl LocalVerifier {
         self.signer.jwks()
     }
 
-    /// Replace the attestation policy (code 9 if it does not parse).
+    /// Replace the AzureGuest attestation policy (code 9 if it does not parse).
     pub fn set_policy(&self, text: &str) -> Result<()> {
-        let policy = Policy::parse(text)?;
-        if let Ok(mut p) = self.policy.write() {
-            *p = Arc::new(ActivePolicy { policy });
-        }
+        self.set_policy_for(AttestationType::AzureGuest, text)
+    }
+
+    /// Replace the policy of an attestation type (code 9 if it does not parse).
+    pub fn set_policy_for(&self, kind: AttestationType, text: &str) -> Result<()> {
+        let policy = Arc::new(Policy::parse(text)?);
+        let mut map = match self.policies.write() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.insert(kind, policy);
         Ok(())
     }
 
-    /// The policy in force, as canonical text.
+    /// The AzureGuest policy in force, as canonical text.
     pub fn policy_text(&self) -> String {
-        self.current_policy().policy.to_string()
+        self.policy_text_for(AttestationType::AzureGuest)
     }
 
-    fn current_policy(&self) -> Arc<ActivePolicy> {
-        match self.policy.read() {
-            Ok(p) => p.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+    /// The policy of an attestation type, as canonical text.
+    pub fn policy_text_for(&self, kind: AttestationType) -> String {
+        self.policy_for(kind)
+            .map(|p| p.to_string())
+            .unwrap_or_default()
+    }
+
+    fn policy_for(&self, kind: AttestationType) -> Option<Arc<Policy>> {
+        let map = match self.policies.read() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.get(&kind).cloned()
     }
 
     /// Appraise `evidence`, evaluate the policy (or `options.draft_policy`)
@@ -154,17 +204,76 @@ impl LocalVerifier {
         for (k, v) in stated {
             appraisal.claims.entry(k).or_insert(v);
         }
-        let draft;
-        let active = self.current_policy();
-        let policy = match &options.draft_policy {
-            Some(text) => {
-                draft = Policy::parse(text)?;
-                &draft
+        self.issue(
+            AttestationType::AzureGuest,
+            appraisal.claims,
+            options.draft_policy.as_deref(),
+        )
+    }
+
+    /// Appraise a bare SEV-SNP report (MAA's `SevSnpVm`): the report and
+    /// its chain (`certs`: DER, VCEK first; ASK/ARK from the trust anchors
+    /// when missing), and — when runtime data is given — that report_data
+    /// begins with its SHA-256 (`runtime-data.binding`). JSON runtime data
+    /// becomes `x-ms-runtime`; `nonce` is returned untransformed.
+    pub fn attest_sev_snp_vm(
+        &self,
+        report: &[u8],
+        certs: &[Vec<u8>],
+        runtime_data: Option<(&[u8], bool)>,
+        nonce: Option<&str>,
+        draft_policy: Option<&str>,
+    ) -> Result<String> {
+        let verified = self.snp.verify(report, certs, &self.snp_opts)?;
+        let mut claims = Map::new();
+        claims.insert("x-ms-attestation-type".into(), json!("sevsnpvm"));
+        claims.extend(verified.maa_claims());
+        if let Some((data, is_json)) = runtime_data {
+            let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
+            if verified.report.report_data.get(..32) != Some(hash.as_ref()) {
+                return Err(VerifierError::check(
+                    "runtime-data.binding",
+                    "report_data does not begin with the SHA-256 of the runtime data",
+                )
+                .into());
             }
-            None => &active.policy,
+            if is_json {
+                let v: Value = serde_json::from_slice(data).map_err(|e| {
+                    VerifierError::check(
+                        "runtime-data.json",
+                        format!("runtime data of type JSON is not JSON: {e}"),
+                    )
+                })?;
+                claims.insert("x-ms-runtime".into(), v);
+            }
+        }
+        if let Some(n) = nonce {
+            claims.insert("nonce".into(), json!(n));
+        }
+        if verified.root != tee_attest_snp::RootOrigin::Amd {
+            claims.insert(tee_attest_core::MOCK_EVIDENCE_CLAIM.into(), json!(true));
+        }
+        self.issue(AttestationType::SevSnpVm, claims, draft_policy)
+    }
+
+    /// Evaluate the type's policy (or a draft) on appraised claims and sign
+    /// the token: policy-issued claims, the standard and deprecated claims,
+    /// validity from `report_validity_in_minutes`, `x5c` or `x5t`.
+    fn issue(
+        &self,
+        kind: AttestationType,
+        claims: Map<String, Value>,
+        draft_policy: Option<&str>,
+    ) -> Result<String> {
+        let policy = match draft_policy {
+            Some(text) => Arc::new(Policy::parse(text)?),
+            None => self
+                .policy_for(kind)
+                .ok_or_else(|| VerifierError::Setup(format!("no {} policy", kind.as_str())))?,
         };
+        let appraised = claims;
         let incoming = ClaimSet::from_json_object(
-            &Value::Object(appraisal.claims.clone()),
+            &Value::Object(appraised.clone()),
             Issuer::AttestationService,
         )?;
         let outcome = policy.evaluate(&incoming)?;
@@ -186,7 +295,7 @@ impl LocalVerifier {
             .unwrap_or(DEFAULT_VALIDITY_MINUTES);
         let omit_x5c = outcome.properties.omit_x5c.unwrap_or(false);
 
-        let mut claims: Map<String, Value> = appraisal.claims;
+        let mut claims: Map<String, Value> = appraised;
         for (k, v) in outcome.outgoing_json() {
             claims.entry(k).or_insert(v);
         }

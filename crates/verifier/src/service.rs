@@ -4,9 +4,10 @@
 //! | route | what |
 //! |---|---|
 //! | `POST /attest/AzureGuest` | AzureGuest evidence → sealed token (MAA's client protocol) |
+//! | `POST /attest/SevSnpVm` | SNP report + VCEK chain + runtime data → token |
 //! | `GET /certs` | the JWKS (keys with `x5c`) |
 //! | `GET /.well-known/openid-configuration` | OpenID metadata (`issuer`, `jwks_uri`) |
-//! | `GET /policies/{type}` | the policy, as a signed token carrying `x-ms-policy` |
+//! | `GET /policies/{type}` | the policy (`AzureGuest`, `SevSnpVm`), as a signed token carrying `x-ms-policy` |
 //! | `PUT /policies/{type}` | set the policy (text or JWS body) → `x-ms-policy-result: Updated` |
 //! | `POST /policies/{type}:reset` | back to the default → `x-ms-policy-result: Removed` |
 //!
@@ -29,15 +30,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Value};
 use tee_attest_core::{Error, ErrorCode, VerifyOptions};
-use tee_attest_maa::azureguest::{parse_request_body, OsInfo};
+use tee_attest_maa::azureguest::{parse_request_body, OsInfo, RuntimeDataType, SevSnpVmRequest};
 use tee_attest_maa::seal::seal_token;
 use tee_attest_policy::{load_policy, JwsOptions};
 use tee_attest_tpm::verify::TpmPublic;
 
-use crate::{LocalVerifier, DEFAULT_POLICY};
+use crate::{AttestationType, LocalVerifier, DEFAULT_POLICY};
 
-/// The attestation type whose policy this service evaluates.
-pub const AZURE_GUEST: &str = "AzureGuest";
 /// The largest request body accepted (evidence with a TCG log fits easily).
 pub const BODY_LIMIT: usize = 4 * 1024 * 1024;
 /// How long one request may take.
@@ -46,15 +45,15 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The service's state: the verifier and where its policy is kept.
 pub struct ServiceState {
     verifier: Arc<LocalVerifier>,
-    policy_file: PathBuf,
-    /// The policy text last applied (`None`: nothing applied yet).
-    policy_seen: Mutex<Option<String>>,
+    policy_dir: PathBuf,
+    /// The policy text last applied, per attestation type.
+    policy_seen: Mutex<std::collections::HashMap<AttestationType, String>>,
 }
 
 impl std::fmt::Debug for ServiceState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServiceState")
-            .field("policy_file", &self.policy_file)
+            .field("policy_dir", &self.policy_dir)
             .finish_non_exhaustive()
     }
 }
@@ -63,13 +62,14 @@ impl ServiceState {
     /// State for `verifier`, keeping the policy under `data_dir`. A policy
     /// already stored there is loaded (code 9 if it no longer parses).
     pub fn new(verifier: Arc<LocalVerifier>, data_dir: &Path) -> Result<Arc<Self>, Error> {
-        let policy_file = data_dir.join("policies").join(format!("{AZURE_GUEST}.txt"));
         let state = Arc::new(Self {
             verifier,
-            policy_file,
-            policy_seen: Mutex::new(None),
+            policy_dir: data_dir.join("policies"),
+            policy_seen: Mutex::new(std::collections::HashMap::new()),
         });
-        state.refresh_policy()?;
+        for kind in AttestationType::ALL {
+            state.refresh_policy(*kind)?;
+        }
         Ok(state)
     }
 
@@ -81,8 +81,12 @@ impl ServiceState {
     /// Apply the stored policy (or the default when none is stored) if it
     /// differs from the one applied last. Comparing the text, not the file's
     /// time, catches every change another instance makes.
-    fn refresh_policy(&self) -> Result<(), Error> {
-        let text = match std::fs::read_to_string(&self.policy_file) {
+    fn policy_file(&self, kind: AttestationType) -> PathBuf {
+        self.policy_dir.join(format!("{}.txt", kind.as_str()))
+    }
+
+    fn refresh_policy(&self, kind: AttestationType) -> Result<(), Error> {
+        let text = match std::fs::read_to_string(self.policy_file(kind)) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => DEFAULT_POLICY.to_string(),
             Err(e) => {
@@ -97,40 +101,39 @@ impl ServiceState {
             .policy_seen
             .lock()
             .map_err(|_| internal("policy lock poisoned"))?;
-        if seen.as_deref() == Some(text.as_str()) {
+        if seen.get(&kind).map(String::as_str) == Some(text.as_str()) {
             return Ok(());
         }
-        self.verifier.set_policy(&text)?;
-        *seen = Some(text);
+        self.verifier.set_policy_for(kind, &text)?;
+        seen.insert(kind, text);
         Ok(())
     }
 
     /// Install (and store) a policy: text or a policy JWS. Code 9 if it
     /// does not parse.
-    pub fn install_policy(&self, text_or_jws: &str) -> Result<(), Error> {
+    pub fn install_policy(&self, kind: AttestationType, text_or_jws: &str) -> Result<(), Error> {
         let doc = load_policy(text_or_jws.trim(), &JwsOptions::default())?;
         tee_attest_policy::Policy::parse(&doc.text)?;
-        self.store_policy(Some(&doc.text))
+        self.store_policy(kind, Some(&doc.text))
     }
 
-    fn store_policy(&self, text: Option<&str>) -> Result<(), Error> {
+    fn store_policy(&self, kind: AttestationType, text: Option<&str>) -> Result<(), Error> {
+        let file = self.policy_file(kind);
         let io = |e| Error::with_source(ErrorCode::InitializationFailed, "storing the policy", e);
         match text {
             Some(t) => {
-                if let Some(dir) = self.policy_file.parent() {
-                    std::fs::create_dir_all(dir).map_err(io)?;
-                }
-                let tmp = self.policy_file.with_extension("tmp");
+                std::fs::create_dir_all(&self.policy_dir).map_err(io)?;
+                let tmp = file.with_extension("tmp");
                 std::fs::write(&tmp, t).map_err(io)?;
-                std::fs::rename(&tmp, &self.policy_file).map_err(io)?;
+                std::fs::rename(&tmp, &file).map_err(io)?;
             }
-            None => match std::fs::remove_file(&self.policy_file) {
+            None => match std::fs::remove_file(&file) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(io(e)),
             },
         }
-        self.refresh_policy()
+        self.refresh_policy(kind)
     }
 }
 
@@ -170,11 +173,15 @@ impl IntoResponse for ApiError {
     }
 }
 
+fn kind_of(name: &str) -> Result<AttestationType, ApiError> {
+    AttestationType::from_name(name).ok_or_else(|| not_found(name))
+}
+
 fn not_found(what: &str) -> ApiError {
     ApiError(Error::new(
         ErrorCode::InvalidInputParameter,
         format!(
-            "unsupported attestation type {what:?}: this service evaluates {AZURE_GUEST} policies"
+            "unsupported attestation type {what:?}: this service appraises AzureGuest and SevSnpVm"
         ),
     ))
 }
@@ -236,11 +243,9 @@ async fn get_policy(
     State(s): State<Arc<ServiceState>>,
     UrlPath(kind): UrlPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if kind != AZURE_GUEST {
-        return Err(not_found(&kind));
-    }
-    s.refresh_policy()?;
-    let text = s.verifier.policy_text();
+    let kind = kind_of(&kind)?;
+    s.refresh_policy(kind)?;
+    let text = s.verifier.policy_text_for(kind);
     let mut claims = serde_json::Map::new();
     claims.insert("x-ms-policy".into(), json!(unsigned_policy_jws(&text)));
     service_token(&s, claims)
@@ -251,9 +256,7 @@ async fn put_policy(
     UrlPath(kind): UrlPath<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    if kind != AZURE_GUEST {
-        return Err(not_found(&kind));
-    }
+    let kind = kind_of(&kind)?;
     let body = std::str::from_utf8(&body)
         .map_err(|_| Error::new(ErrorCode::InvalidInputParameter, "the policy is not UTF-8"))?;
     if body.trim().is_empty() {
@@ -262,7 +265,7 @@ async fn put_policy(
     let doc = load_policy(body.trim(), &JwsOptions::default())?;
     // Check it parses before storing it.
     tee_attest_policy::Policy::parse(&doc.text)?;
-    s.store_policy(Some(&doc.text))?;
+    s.store_policy(kind, Some(&doc.text))?;
     let mut claims = serde_json::Map::new();
     claims.insert("x-ms-policy-result".into(), json!("Updated"));
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body.trim().as_bytes());
@@ -286,10 +289,8 @@ async fn post_policy(
             format!("unknown policy operation {spec:?}"),
         )));
     };
-    if kind != AZURE_GUEST {
-        return Err(not_found(kind));
-    }
-    s.store_policy(None)?;
+    let kind = kind_of(kind)?;
+    s.store_policy(kind, None)?;
     let mut claims = serde_json::Map::new();
     claims.insert("x-ms-policy-result".into(), json!("Removed"));
     service_token(&s, claims)
@@ -341,11 +342,58 @@ pub fn attest_azure_guest_body(verifier: &LocalVerifier, body: &[u8]) -> Result<
     Ok(seal_token(&jwt, &enc_key.key)?)
 }
 
+/// Appraise a `SevSnpVm` request body: the report, its chain, runtime data.
+pub fn attest_sev_snp_vm_body(verifier: &LocalVerifier, body: &[u8]) -> Result<String, Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::new(
+            ErrorCode::EmptyRequestBody,
+            "empty SevSnpVm request",
+        ));
+    }
+    let req = SevSnpVmRequest::from_body(body)?;
+    let (report, certs) = req.decode_report()?;
+    let runtime = req
+        .runtime_data
+        .as_ref()
+        .map(|r| r.bytes().map(|b| (b, r.data_type == RuntimeDataType::Json)))
+        .transpose()?;
+    let jwt = verifier.attest_sev_snp_vm(
+        &report,
+        &certs,
+        runtime.as_ref().map(|(b, j)| (b.as_slice(), *j)),
+        req.nonce.as_deref(),
+        req.draft_policy.as_deref(),
+    )?;
+    Ok(json!({ "token": jwt }).to_string())
+}
+
+async fn attest_sev_snp_vm(
+    State(s): State<Arc<ServiceState>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    s.refresh_policy(AttestationType::SevSnpVm)?;
+    let state = s.clone();
+    let out = tokio::task::spawn_blocking(move || attest_sev_snp_vm_body(&state.verifier, &body))
+        .await
+        .map_err(|e| {
+            ApiError(Error::with_source(
+                ErrorCode::InitializationFailed,
+                "attestation task failed",
+                e,
+            ))
+        })??;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        out,
+    )
+        .into_response())
+}
+
 async fn attest_azure_guest(
     State(s): State<Arc<ServiceState>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    s.refresh_policy()?;
+    s.refresh_policy(AttestationType::AzureGuest)?;
     let state = s.clone();
     let out = tokio::task::spawn_blocking(move || attest_azure_guest_body(&state.verifier, &body))
         .await
@@ -367,6 +415,7 @@ async fn attest_azure_guest(
 pub fn router(state: Arc<ServiceState>) -> Router {
     Router::new()
         .route("/attest/AzureGuest", post(attest_azure_guest))
+        .route("/attest/SevSnpVm", post(attest_sev_snp_vm))
         .route("/certs", get(certs))
         .route("/.well-known/openid-configuration", get(openid))
         .route(

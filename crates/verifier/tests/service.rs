@@ -317,3 +317,115 @@ async fn azure_guest_attestation_over_http_returns_a_sealed_token() {
     let _ = tx.send(());
     task.await.unwrap().unwrap();
 }
+
+/// `POST /attest/SevSnpVm`: a real Milan report with its VCEK (genuine AMD
+/// root), and a mock report binding JSON runtime data.
+#[tokio::test]
+async fn sev_snp_vm_attestation_over_http() {
+    use tee_attest_maa::azureguest::{RuntimeData, RuntimeDataType, SevSnpVmRequest};
+    use tee_attest_mock::amd::{MockAmdRoots, MockSnpReport, MockTcb};
+
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let roots = MockAmdRoots::stored_milan().unwrap();
+    let mut cfg = LocalVerifierConfig::new(&base);
+    cfg.extra_snp_roots.push(roots.ark_der().to_vec());
+    let verifier = Arc::new(
+        LocalVerifier::new(cfg, TokenSigner::load_or_generate(dir.path()).unwrap()).unwrap(),
+    );
+    let state = ServiceState::new(verifier, dir.path()).unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve(listener, state, async {
+        let _ = rx.await;
+    }));
+    let http = reqwest::Client::new();
+    let post = |body: String| {
+        let http = http.clone();
+        let url = format!("{base}/attest/SevSnpVm?api-version=2022-08-01");
+        async move {
+            let r = http.post(url).body(body).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+
+    // Real hardware: the Milan report and its VCEK; ASK/ARK from the built-in roots.
+    let report = tee_attest_testkit::hex_vector("snp-milan/report.hex");
+    let vcek = tee_attest_testkit::vector("snp-milan/vcek.der");
+    let mut req = SevSnpVmRequest::new(&report, &[vcek]).unwrap();
+    req.nonce = Some("real-nonce".into());
+    let (status, body) = post(serde_json::to_string(&req).unwrap()).await;
+    assert_eq!(status, 200, "{body}");
+    let t = AttestationToken::parse(body["token"].as_str().unwrap()).unwrap();
+    assert_eq!(t.attestation_type(), Some("sevsnpvm"));
+    assert!(!t.is_mock_evidence(), "genuine AMD root");
+    assert_eq!(t.nonce(), Some("real-nonce"));
+    assert!(t.claim("x-ms-sevsnpvm-launchmeasurement").is_some());
+
+    // Mock: report_data = SHA-256(runtime data JSON) → x-ms-runtime claims.
+    let runtime = br#"{"keys":[],"app":"demo"}"#;
+    let mut rd = [0u8; 64];
+    rd[..32]
+        .copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, runtime).as_ref());
+    let vcek = roots.issue_vcek([3; 64], MockTcb::default()).unwrap();
+    let report = MockSnpReport {
+        report_data: rd,
+        ..Default::default()
+    }
+    .sign(&vcek)
+    .unwrap();
+    let mut req =
+        SevSnpVmRequest::new(&report, &[vcek.der().to_vec(), roots.ask_der().to_vec()]).unwrap();
+    req.runtime_data = Some(RuntimeData::new(runtime, RuntimeDataType::Json));
+    let (status, body) = post(serde_json::to_string(&req).unwrap()).await;
+    assert_eq!(status, 200, "{body}");
+    let t = AttestationToken::parse(body["token"].as_str().unwrap()).unwrap();
+    assert!(t.is_mock_evidence());
+    assert_eq!(t.claim("x-ms-runtime.app"), Some(&Value::from("demo")));
+
+    // Other runtime data than the report binds: refused, naming the check.
+    req.runtime_data = Some(RuntimeData::new(
+        br#"{"app":"evil"}"#,
+        RuntimeDataType::Json,
+    ));
+    let (status, body) = post(serde_json::to_string(&req).unwrap()).await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("runtime-data.binding"),
+        "{body}"
+    );
+
+    // Its own policy: a deny for SevSnpVm leaves AzureGuest's untouched.
+    let r = http
+        .put(format!("{base}/policies/SevSnpVm"))
+        .body("version=1.0; authorizationrules { => deny(); };")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    req.runtime_data = Some(RuntimeData::new(runtime, RuntimeDataType::Json));
+    let (status, body) = post(serde_json::to_string(&req).unwrap()).await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("policy.authorization"),
+        "{body}"
+    );
+    let g: Value = http
+        .get(format!("{base}/policies/AzureGuest"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(policy_of(claims(&g)["x-ms-policy"].as_str().unwrap()).contains("permit"));
+
+    let _ = tx.send(());
+    task.await.unwrap().unwrap();
+}

@@ -83,7 +83,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
                 e,
             )
         })?;
-        state.install_policy(&text)?;
+        state.install_policy(tee_attest_verifier::AttestationType::AzureGuest, &text)?;
     }
     let rt = common::runtime()?;
     eprintln!("tee-attest serve: {issuer} (data {})", dir.display());
