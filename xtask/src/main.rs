@@ -34,6 +34,8 @@ const SYSTEM_DEPS: &[(&str, &[&str])] = &[
     ("swtpm", &["swtpm", "--version"]),
     ("swtpm-tools", &["swtpm_setup", "--help"]),
     ("tpm2-tools", &["tpm2_checkquote", "--version"]),
+    // The C ABI's test runs the C example under valgrind.
+    ("valgrind", &["valgrind", "--version"]),
 ];
 
 fn main() -> ExitCode {
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         "demo" => deps().and_then(|()| demo(rest)),
         "detect" => run_cli(&["detect"]),
         "gen-vectors" => gen_vectors(rest),
+        "ffi-header" => ffi_header(rest.iter().any(|a| a == "--check")),
         "bench-serve" => deps().and_then(|()| {
             let mut c = cargo();
             c.args(["bench", "-p", "tee-attest-benches", "--bench", "serve_load"]);
@@ -80,6 +83,8 @@ usage: cargo xtask <task>
   gen-vectors [--check]
            (re)generate the repository's own mock vectors in testvectors/mock,
            or check that the committed ones load and form a valid chain
+  ffi-header [--check]
+           regenerate the C header (crates/ffi/include/tee_attest.h), or check it
   bench-serve
            a bounded load run of `serve` on loopback (1, 16, 64 clients)
   ci       lint, then test
@@ -182,6 +187,7 @@ fn test(extra: &[String]) -> Result {
     b.args(["test", "--workspace", "--benches"]);
     run(b)?;
     gen_vectors(&["--check".to_string()])?;
+    ffi_header(true)?;
     relying_party_build()
 }
 
@@ -220,7 +226,64 @@ fn relying_party_build() -> Result {
     Ok(())
 }
 
+/// The C header is generated with cbindgen and committed; `check` fails if
+/// the committed one is not what the code generates.
+fn ffi_header(check: bool) -> Result {
+    let mut c = cargo();
+    c.args([
+        "run",
+        "--quiet",
+        "-p",
+        "tee-attest-ffi",
+        "--example",
+        "gen-header",
+    ]);
+    if check {
+        c.args(["--", "--check"]);
+    }
+    run(c)
+}
+
+/// Every crate but the C ABI forbids unsafe code at its root.
+fn tidy_unsafe() -> Result {
+    let mut roots = vec![
+        root().join("xtask/src/main.rs"),
+        root().join("benches/lib.rs"),
+    ];
+    let crates = std::fs::read_dir(root().join("crates")).map_err(|e| format!("crates/: {e}"))?;
+    for entry in crates.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name == "ffi" {
+            continue;
+        }
+        for file in ["src/lib.rs", "src/main.rs"] {
+            let p = entry.path().join(file);
+            if p.exists() {
+                roots.push(p);
+            }
+        }
+    }
+    let missing: Vec<String> = roots
+        .iter()
+        .filter(|p| {
+            !std::fs::read_to_string(p)
+                .unwrap_or_default()
+                .contains("#![forbid(unsafe_code)]")
+        })
+        .map(|p| p.display().to_string())
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "these crate roots do not forbid unsafe code: {}",
+            missing.join(", ")
+        ))
+    }
+}
+
 fn lint() -> Result {
+    tidy_unsafe()?;
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
     run(fmt)?;
