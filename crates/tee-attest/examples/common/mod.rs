@@ -1,0 +1,94 @@
+//! What the scenario programs share: connecting to the CVM's TEE (as `tee-attest
+//! mock up` or a real CVM configures it), a verifier, and the checks a
+//! relying party makes on a token.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use tee_attest::{AttestationToken, Attester, ProviderConfig, TeeKind};
+use tee_attest_maa::{HttpConfig, Jwks, MaaClient, OsInfo, TokenValidator};
+use tee_attest_verifier::{LocalVerifier, LocalVerifierConfig, TokenSigner};
+
+/// Whether to trust the mock AMD roots (`TEE_ATTEST_TRUST_MOCK=1`, as `mock up` exports).
+pub fn trust_mock() -> bool {
+    std::env::var("TEE_ATTEST_TRUST_MOCK").is_ok_and(|v| v == "1")
+}
+
+/// The TEE: `$TEE_ATTEST_TEE`, default `azure-snp` (what `mock up` provides).
+pub fn tee() -> Result<TeeKind, String> {
+    std::env::var("TEE_ATTEST_TEE")
+        .unwrap_or_else(|_| "azure-snp".into())
+        .parse()
+        .map_err(|e| format!("{e}"))
+}
+
+/// An attester and a validator for its tokens: against the MAA-compatible
+/// verifier at `url` when given (the validator discovers its keys), else an
+/// embedded local verifier (the validator takes its JWKS directly).
+pub fn attester(url: Option<&str>) -> Result<(Attester, TokenValidator), String> {
+    let provider =
+        tee_attest::provider(tee()?, &ProviderConfig::default()).map_err(|e| e.to_string())?;
+    match url {
+        Some(url) => {
+            let decryptor = provider.decryptor().ok_or("this TEE has no vTPM key")?;
+            let os = OsInfo::detect().map_err(|e| e.to_string())?;
+            let validator = || {
+                TokenValidator::with_discovery(url, HttpConfig::default())
+                    .map(|v| v.allow_mock(trust_mock()))
+                    .map_err(|e| e.to_string())
+            };
+            let client = MaaClient::new(url, decryptor, os, HttpConfig::default())
+                .map_err(|e| e.to_string())?
+                .with_validator(validator()?);
+            let validator = validator()?;
+            Ok((Attester::new(provider, Arc::new(client)), validator))
+        }
+        None => {
+            let mut cfg = LocalVerifierConfig::new("http://127.0.0.1:8700");
+            if trust_mock() {
+                let ark = tee_attest_mock::amd::MockAmdRoots::stored_milan()
+                    .map_err(|e| e.to_string())?;
+                cfg.extra_snp_roots.push(ark.ark_der().to_vec());
+            }
+            let signer = TokenSigner::generate().map_err(|e| e.to_string())?;
+            let verifier = Arc::new(LocalVerifier::new(cfg, signer).map_err(|e| e.to_string())?);
+            let jwks =
+                Jwks::parse(verifier.jwks().to_string().as_bytes()).map_err(|e| e.to_string())?;
+            let validator =
+                TokenValidator::with_jwks(Some(verifier.issuer()), jwks).allow_mock(trust_mock());
+            Ok((Attester::new(provider, verifier), validator))
+        }
+    }
+}
+
+/// The platform requirements of scenarios 1 and 2: an SEV-SNP isolated VM,
+/// compliant with the Azure CVM baseline (or, where mock roots are
+/// explicitly trusted, evidence marked as mock), with secure boot and the
+/// vTPM on. Returns what failed.
+pub fn platform_failures(token: &AttestationToken) -> Vec<String> {
+    let mut failed = Vec::new();
+    if token.isolation_tee_type() != Some("sevsnpvm") {
+        failed.push(format!(
+            "TEE is {:?}, not sevsnpvm",
+            token.isolation_tee_type()
+        ));
+    }
+    let compliant = token.compliance_status() == Some("azure-compliant-cvm");
+    if !compliant && !(trust_mock() && token.is_mock_evidence()) {
+        failed.push(format!(
+            "compliance is {:?}, not azure-compliant-cvm",
+            token.compliance_status()
+        ));
+    }
+    if token.secure_boot() != Some(true) {
+        failed.push("secure boot is not on".into());
+    }
+    let tpm = token
+        .vm_configuration()
+        .and_then(|c| c.get("tpm-enabled"))
+        .and_then(|v| v.as_bool());
+    if tpm != Some(true) {
+        failed.push("the vTPM is not enabled".into());
+    }
+    failed
+}
