@@ -11,18 +11,7 @@ mod common;
 fn main() -> std::process::ExitCode {
     let url = std::env::args().nth(1);
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let result: Result<Vec<String>, String> = rt.block_on(async {
-        let (attester, validator) = common::attester(url.as_deref())?;
-        let nonce = format!("checker-{}", std::process::id());
-        let params = tee_attest::ClientParameters::new(url.clone().unwrap_or_default())
-            .with_payload("Nonce", nonce.clone());
-        let token = attester.attest(&params).await.map_err(|e| e.to_string())?;
-        let token = validator
-            .validate(token.raw(), Some(nonce.as_bytes()))
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(common::platform_failures(&token))
-    });
+    let result = rt.block_on(common::attest_and_check(url.as_deref(), "checker"));
     match result {
         Ok(failed) if failed.is_empty() => {
             println!(

@@ -14,19 +14,7 @@ fn main() -> std::process::ExitCode {
     let url = std::env::args().nth(1);
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     rt.block_on(async {
-        let checked: Result<Vec<String>, String> = async {
-            let (attester, validator) = common::attester(url.as_deref())?;
-            let nonce = format!("workload-{}", std::process::id());
-            let params = tee_attest::ClientParameters::new(url.clone().unwrap_or_default())
-                .with_payload("Nonce", nonce.clone());
-            let token = attester.attest(&params).await.map_err(|e| e.to_string())?;
-            let token = validator
-                .validate(token.raw(), Some(nonce.as_bytes()))
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(common::platform_failures(&token))
-        }
-        .await;
+        let checked = common::attest_and_check(url.as_deref(), "workload").await;
         match checked {
             Ok(f) if f.is_empty() => {
                 real_work().await;

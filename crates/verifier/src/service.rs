@@ -367,13 +367,16 @@ pub fn attest_sev_snp_vm_body(verifier: &LocalVerifier, body: &[u8]) -> Result<S
     Ok(json!({ "token": jwt }).to_string())
 }
 
-async fn attest_sev_snp_vm(
-    State(s): State<Arc<ServiceState>>,
+/// Run one appraisal (CPU-bound) off the async workers, with the type's
+/// policy refreshed first, and answer with its JSON body.
+async fn attest_with(
+    s: Arc<ServiceState>,
+    kind: AttestationType,
     body: Bytes,
+    appraise: fn(&LocalVerifier, &[u8]) -> Result<String, Error>,
 ) -> Result<Response, ApiError> {
-    s.refresh_policy(AttestationType::SevSnpVm)?;
-    let state = s.clone();
-    let out = tokio::task::spawn_blocking(move || attest_sev_snp_vm_body(&state.verifier, &body))
+    s.refresh_policy(kind)?;
+    let out = tokio::task::spawn_blocking(move || appraise(&s.verifier, &body))
         .await
         .map_err(|e| {
             ApiError(Error::with_source(
@@ -389,26 +392,24 @@ async fn attest_sev_snp_vm(
         .into_response())
 }
 
+async fn attest_sev_snp_vm(
+    State(s): State<Arc<ServiceState>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    attest_with(s, AttestationType::SevSnpVm, body, attest_sev_snp_vm_body).await
+}
+
 async fn attest_azure_guest(
     State(s): State<Arc<ServiceState>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    s.refresh_policy(AttestationType::AzureGuest)?;
-    let state = s.clone();
-    let out = tokio::task::spawn_blocking(move || attest_azure_guest_body(&state.verifier, &body))
-        .await
-        .map_err(|e| {
-            ApiError(Error::with_source(
-                ErrorCode::InitializationFailed,
-                "attestation task failed",
-                e,
-            ))
-        })??;
-    Ok((
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        out,
+    attest_with(
+        s,
+        AttestationType::AzureGuest,
+        body,
+        attest_azure_guest_body,
     )
-        .into_response())
+    .await
 }
 
 /// The service's routes.

@@ -61,6 +61,21 @@ pub fn attester(url: Option<&str>) -> Result<(Attester, TokenValidator), String>
     }
 }
 
+/// Attest with a fresh nonce, validate the token as a relying party would,
+/// and return what the platform requirements found wrong (scenarios 1, 2).
+pub async fn attest_and_check(url: Option<&str>, who: &str) -> Result<Vec<String>, String> {
+    let (attester, validator) = attester(url)?;
+    let nonce = format!("{who}-{}", std::process::id());
+    let params = tee_attest::ClientParameters::new(url.unwrap_or_default())
+        .with_payload("Nonce", nonce.clone());
+    let token = attester.attest(&params).await.map_err(|e| e.to_string())?;
+    let token = validator
+        .validate(token.raw(), Some(nonce.as_bytes()))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(platform_failures(&token))
+}
+
 /// The platform requirements of scenarios 1 and 2: an SEV-SNP isolated VM,
 /// compliant with the Azure CVM baseline (or, where mock roots are
 /// explicitly trusted, evidence marked as mock), with secure boot and the
@@ -74,7 +89,8 @@ pub fn platform_failures(token: &AttestationToken) -> Vec<String> {
         ));
     }
     let compliant = token.compliance_status() == Some("azure-compliant-cvm");
-    if !compliant && !(trust_mock() && token.is_mock_evidence()) {
+    let trusted_mock = trust_mock() && token.is_mock_evidence();
+    if !(compliant || trusted_mock) {
         failed.push(format!(
             "compliance is {:?}, not azure-compliant-cvm",
             token.compliance_status()

@@ -145,6 +145,7 @@ fn tss_scheme(scheme: RsaDecryptScheme) -> RsaDecryptionScheme {
         RsaDecryptScheme::OaepSha1 => {
             RsaDecryptionScheme::Oaep(HashScheme::new(HashingAlgorithm::Sha1))
         }
+        RsaDecryptScheme::Raw => RsaDecryptionScheme::Null,
         // `RsaDecryptScheme` is non-exhaustive: anything else is PKCS#1 v1.5.
         _ => RsaDecryptionScheme::RsaEs,
     }
@@ -374,31 +375,13 @@ impl Tpm {
             .with_restricted(true)
             .build()
             .map_err(wrap)?;
-        let public = PublicBuilder::new()
-            .with_public_algorithm(PublicAlgorithm::Rsa)
-            .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
-            .with_object_attributes(attributes)
-            .with_rsa_parameters(
-                PublicRsaParametersBuilder::new()
-                    .with_symmetric(SymmetricDefinitionObject::Null)
-                    .with_scheme(RsaScheme::RsaSsa(HashScheme::new(HashingAlgorithm::Sha256)))
-                    .with_key_bits(RsaKeyBits::Rsa2048)
-                    .with_exponent(RsaExponent::default())
-                    .with_is_signing_key(true)
-                    .with_is_decryption_key(false)
-                    .with_restricted(true)
-                    .build()
-                    .map_err(wrap)?,
-            )
-            .with_rsa_unique_identifier(PublicKeyRsa::default())
-            .build()
-            .map_err(wrap)?;
-        let created = self
-            .ctx
-            .execute_with_session(Some(AuthSession::Password), |ctx| {
-                ctx.create_primary(Hierarchy::Endorsement, public, None, None, None, None)
-            })
-            .map_err(command("TPM2_CreatePrimary"))?;
+        let public = rsa2048_template(
+            attributes,
+            RsaScheme::RsaSsa(HashScheme::new(HashingAlgorithm::Sha256)),
+            KeyRole::RestrictedSigning,
+            None,
+        )?;
+        let created = self.create_primary(Hierarchy::Endorsement, public)?;
         let persistent = PersistentTpmHandle::new(handle).map_err(wrap)?;
         let result = self
             .ctx
@@ -534,38 +517,31 @@ impl Tpm {
             .with_restricted(false)
             .build()
             .map_err(wrap)?;
-        let public = PublicBuilder::new()
-            .with_public_algorithm(PublicAlgorithm::Rsa)
-            .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
-            .with_object_attributes(attributes)
-            .with_auth_policy(policy_digest)
-            .with_rsa_parameters(
-                PublicRsaParametersBuilder::new()
-                    .with_symmetric(SymmetricDefinitionObject::Null)
-                    .with_scheme(RsaScheme::Null)
-                    .with_key_bits(RsaKeyBits::Rsa2048)
-                    .with_exponent(RsaExponent::default())
-                    .with_is_decryption_key(true)
-                    .with_is_signing_key(false)
-                    .with_restricted(false)
-                    .build()
-                    .map_err(wrap)?,
-            )
-            .with_rsa_unique_identifier(PublicKeyRsa::default())
-            .build()
-            .map_err(wrap)?;
-        let created = self
-            .ctx
-            .execute_with_session(Some(AuthSession::Password), |ctx| {
-                ctx.create_primary(Hierarchy::Null, public, None, None, None, None)
-            })
-            .map_err(command("TPM2_CreatePrimary"))?;
+        let public = rsa2048_template(
+            attributes,
+            RsaScheme::Null,
+            KeyRole::Decryption,
+            Some(policy_digest),
+        )?;
+        let created = self.create_primary(Hierarchy::Null, public)?;
         let (public, key) = marshal_public(&created.out_public)?;
         Ok(EphemeralKey {
             handle: created.key_handle,
             public,
             key,
         })
+    }
+
+    fn create_primary(
+        &mut self,
+        hierarchy: Hierarchy,
+        public: Public,
+    ) -> Result<tss_esapi::structures::CreatePrimaryKeyResult, TpmError> {
+        self.ctx
+            .execute_with_session(Some(AuthSession::Password), |ctx| {
+                ctx.create_primary(hierarchy, public, None, None, None, None)
+            })
+            .map_err(command("TPM2_CreatePrimary"))
     }
 
     /// Unload the ephemeral key.
@@ -638,6 +614,48 @@ impl Tpm {
         let _ = self.ctx.flush_context(session_object(session));
         result.map(|plain| Zeroizing::new(plain.value().to_vec()))
     }
+}
+
+/// What an RSA key in the TPM is for.
+enum KeyRole {
+    /// A restricted signing key (an AK: signs only TPM-made structures).
+    RestrictedSigning,
+    /// An unrestricted decryption key.
+    Decryption,
+}
+
+/// The template of an RSA-2048 primary with SHA-256 names.
+fn rsa2048_template(
+    attributes: tss_esapi::attributes::ObjectAttributes,
+    scheme: RsaScheme,
+    role: KeyRole,
+    auth_policy: Option<Digest>,
+) -> Result<Public, TpmError> {
+    let (sign, restricted) = match role {
+        KeyRole::RestrictedSigning => (true, true),
+        KeyRole::Decryption => (false, false),
+    };
+    let mut builder = PublicBuilder::new()
+        .with_public_algorithm(PublicAlgorithm::Rsa)
+        .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
+        .with_object_attributes(attributes)
+        .with_rsa_parameters(
+            PublicRsaParametersBuilder::new()
+                .with_symmetric(SymmetricDefinitionObject::Null)
+                .with_scheme(scheme)
+                .with_key_bits(RsaKeyBits::Rsa2048)
+                .with_exponent(RsaExponent::default())
+                .with_is_signing_key(sign)
+                .with_is_decryption_key(!sign)
+                .with_restricted(restricted)
+                .build()
+                .map_err(wrap)?,
+        )
+        .with_rsa_unique_identifier(PublicKeyRsa::default());
+    if let Some(policy) = auth_policy {
+        builder = builder.with_auth_policy(policy);
+    }
+    builder.build().map_err(wrap)
 }
 
 /// The object handle that flushes an auth session.
