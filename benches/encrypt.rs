@@ -1,17 +1,22 @@
 //! Encrypt/Decrypt, each next to raw AES-256-GCM (aws-lc-rs) in the same run:
 //!
-//! - `envelope_encrypt/{raw-aes256gcm,envelope,envelope-aes-path}/SIZE`:
-//!   raw = one `seal_in_place` over the whole buffer (no allocation, no
-//!   copy); `envelope` = the whole `encrypt` (fresh key, RSA-OAEP-SHA256
-//!   wrap with the `rsa` crate, chunked GCM into a new buffer);
+//! - `envelope_encrypt/{raw-aes256gcm,raw-aes256gcm-new-buffer,envelope,
+//!   envelope-aes-path}/SIZE`: raw = one `seal_in_place` over the whole
+//!   buffer (no allocation, no copy); raw-new-buffer = copy into a fresh Vec
+//!   and seal (the floor of any API returning a new buffer); `envelope` =
+//!   the whole `encrypt` (fresh key, RSA-OAEP-SHA256 wrap with the `rsa`
+//!   crate, chunked GCM into a new buffer);
 //!   `envelope-aes-path` = the same with the encryptor (key + wrap) set up
 //!   outside the timing.
-//! - `envelope_decrypt/{raw-aes256gcm,envelope-aes-path}/SIZE`: the key
+//! - `envelope_decrypt/{raw-aes256gcm,raw-aes256gcm-new-buffer,
+//!   envelope-aes-path,zeroize-on-drop}/SIZE`: the key
 //!   already unwrapped (by an in-bench software decryptor: bench only), so
 //!   the AES path is measured; `envelope_decrypt/unwrap-soft-rsa` for the
 //!   software unwrap, `tpm_decrypt/*` for the unwrap in swtpm.
-//! - `envelope_stream/{encrypt,decrypt}/64MiB`: the streaming API from a
-//!   slice into `io::sink()`.
+//! - `envelope_stream/{encrypt-aes-path,decrypt-aes-path}/{1MiB,64MiB}`:
+//!   the streaming API from a slice into `io::sink()` (one chunk of memory),
+//!   next to `raw-aes256gcm-seal` (in place, whole buffer) in the same
+//!   group. Raw `open` costs the same as `seal` (see `envelope_decrypt`).
 //!
 //! Peak memory: `ENCRYPT_BENCH_RSS=stream|memory cargo bench -p
 //! tee-attest-benches --bench encrypt` runs only a 64 MiB encrypt + decrypt
@@ -252,6 +257,20 @@ fn stream_group(c: &mut Criterion) {
             .block_on(EnvelopeDecryptor::open(&d, &meta))
             .expect("unwrap");
         g.throughput(Throughput::Bytes(size as u64));
+        let raw = raw_key();
+        let mut buf = data.clone();
+        g.bench_function(BenchmarkId::new("raw-aes256gcm-seal", name), |b| {
+            b.iter(|| {
+                black_box(
+                    raw.seal_in_place_separate_tag(
+                        Nonce::assume_unique_for_key([1; 12]),
+                        Aad::from(&[0u8; 32]),
+                        &mut buf,
+                    )
+                    .expect("seal"),
+                )
+            })
+        });
         g.bench_function(BenchmarkId::new("encrypt-aes-path", name), |b| {
             b.iter_batched(
                 || EnvelopeEncryptor::new(&to).expect("encryptor"),
