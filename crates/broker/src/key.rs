@@ -4,7 +4,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use rsa::traits::PublicKeyParts;
-use rsa::{BigUint, Oaep, Pkcs1v15Encrypt, RsaPublicKey};
+use rsa::{BigUint, RsaPublicKey};
 use serde_json::{Map, Value};
 use tee_attest_core::{AttestationToken, EPHEMERAL_KEY_KID};
 use tee_attest_tpm::verify::RsaPublic;
@@ -18,12 +18,25 @@ pub const MAX_MODULUS_BITS: usize = 4096;
 
 /// An RSA public key to encrypt to: normally the token's
 /// `TpmEphemeralEncryptionKey`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RecipientKey {
     kid: String,
     key: RsaPublicKey,
+    /// The same key for aws-lc-rs, which does the PKCS#1 v1.5 and OAEP
+    /// encryptions (about 20× faster than the `rsa` crate here).
+    aws: aws_lc_rs::rsa::PublicEncryptingKey,
     thumbprint: String,
 }
+
+/// Keys are equal when their `kid` and RSA key are (the aws-lc-rs copy is
+/// derived from the latter).
+impl PartialEq for RecipientKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.kid == other.kid && self.key == other.key
+    }
+}
+
+impl Eq for RecipientKey {}
 
 fn unusable(kid: &str, reason: impl Into<String>) -> BrokerError {
     BrokerError::UnusableKey {
@@ -105,10 +118,15 @@ impl RecipientKey {
             MAX_MODULUS_BITS,
         )
         .map_err(|e| unusable(&kid, e.to_string()))?;
+        let spki = rsa::pkcs8::EncodePublicKey::to_public_key_der(&key)
+            .map_err(|e| unusable(&kid, e.to_string()))?;
+        let aws = aws_lc_rs::rsa::PublicEncryptingKey::from_der(spki.as_bytes())
+            .map_err(|e| unusable(&kid, e.to_string()))?;
         let thumbprint = jwk_thumbprint(&public);
         Ok(Self {
             kid,
             key,
+            aws,
             thumbprint,
         })
     }
@@ -150,7 +168,6 @@ impl RecipientKey {
             limit,
         };
         let max = scheme.max_plaintext_len(k);
-        let mut rng = rand::rngs::OsRng;
         let out = match scheme {
             RsaScheme::Raw => {
                 if data.len() != k {
@@ -169,11 +186,26 @@ impl RecipientKey {
                 return Ok(out);
             }
             _ if data.len() > max => return Err(too_large(format!("at most {max} bytes"))),
-            RsaScheme::Pkcs1v15 => self.key.encrypt(&mut rng, Pkcs1v15Encrypt, data),
-            RsaScheme::OaepSha1 => self.key.encrypt(&mut rng, Oaep::new::<sha1::Sha1>(), data),
-            RsaScheme::OaepSha256 => self
-                .key
-                .encrypt(&mut rng, Oaep::new::<sha2::Sha256>(), data),
+            RsaScheme::Pkcs1v15 => aws_lc_rs::rsa::Pkcs1PublicEncryptingKey::new(self.aws.clone())
+                .and_then(|key| {
+                    let mut out = vec![0u8; k];
+                    let n = key.encrypt(data, &mut out)?.len();
+                    out.truncate(n);
+                    Ok(out)
+                }),
+            RsaScheme::OaepSha1 | RsaScheme::OaepSha256 => {
+                let alg = if scheme == RsaScheme::OaepSha1 {
+                    &aws_lc_rs::rsa::OAEP_SHA1_MGF1SHA1
+                } else {
+                    &aws_lc_rs::rsa::OAEP_SHA256_MGF1SHA256
+                };
+                aws_lc_rs::rsa::OaepPublicEncryptingKey::new(self.aws.clone()).and_then(|key| {
+                    let mut out = vec![0u8; k];
+                    let n = key.encrypt(alg, data, &mut out, None)?.len();
+                    out.truncate(n);
+                    Ok(out)
+                })
+            }
         };
         out.map_err(|e| BrokerError::EncryptFailed(format!("{}: {e}", scheme.name())))
     }
