@@ -1,6 +1,8 @@
 //! The vTPM's ephemeral key as a [`Decryptor`]: each call opens the TPM,
-//! re-creates the key (the same key within one boot while PCRs 0–7 hold),
-//! and decrypts under its PCR policy. Works from any process of the CVM.
+//! loads the key from the context saved when the decryptor was opened (or,
+//! if that no longer loads, re-creates it: the same key within one boot
+//! while PCRs 0–7 hold), and decrypts under its PCR policy. Works from any
+//! process of the CVM.
 
 use async_trait::async_trait;
 use tee_attest_core::{Decryptor, Error, ErrorCode, Result, RsaDecryptScheme};
@@ -11,10 +13,14 @@ use crate::verify::RsaPublic;
 use crate::TpmError;
 
 /// Decrypts with the ephemeral key inside the TPM.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct TpmDecryptor {
     tcti: Option<String>,
     public: RsaPublic,
+    public_area: Vec<u8>,
+    /// The key's saved context: loading it costs far less than re-creating
+    /// the key (an RSA key generation inside the TPM).
+    saved: std::sync::Mutex<Option<tss_esapi::utils::TpmsContext>>,
 }
 
 impl TpmDecryptor {
@@ -24,10 +30,14 @@ impl TpmDecryptor {
         let mut tpm = Tpm::open(tcti)?;
         let key = tpm.ephemeral_key()?;
         let public = key.key.clone();
+        let public_area = key.public.clone();
+        let saved = tpm.save_ephemeral_key(&key).ok();
         tpm.flush_ephemeral_key(key);
         Ok(Self {
             tcti: tcti.map(str::to_string),
             public,
+            public_area,
+            saved: std::sync::Mutex::new(saved),
         })
     }
 
@@ -50,10 +60,19 @@ impl Decryptor for TpmDecryptor {
     ) -> Result<Zeroizing<Vec<u8>>> {
         let tcti = self.tcti.clone();
         let expected = self.public.clone();
+        let public_area = self.public_area.clone();
+        let saved = self.saved.lock().ok().and_then(|s| s.clone());
         let ciphertext = ciphertext.to_vec();
         let task = tokio::task::spawn_blocking(move || -> Result<Zeroizing<Vec<u8>>, TpmError> {
             let mut tpm = Tpm::open(tcti.as_deref())?;
-            let key = tpm.ephemeral_key()?;
+            let loaded = saved.and_then(|ctx| {
+                tpm.load_ephemeral_key(ctx, public_area, expected.clone())
+                    .ok()
+            });
+            let key = match loaded {
+                Some(k) => k,
+                None => tpm.ephemeral_key()?,
+            };
             if key.key != expected {
                 tpm.flush_ephemeral_key(key);
                 return Err(TpmError::Decrypt {
