@@ -429,3 +429,73 @@ async fn sev_snp_vm_attestation_over_http() {
     let _ = tx.send(());
     task.await.unwrap().unwrap();
 }
+
+/// HTTPS: `serve_tls` with a PEM pair; a client that trusts the certificate
+/// gets the JWKS, one that does not is refused by TLS.
+#[tokio::test]
+async fn the_service_speaks_https() {
+    use tee_attest_verifier::service::serve_tls;
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let (cert_pem, key_pem) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_pem, cert.pem()).unwrap();
+    std::fs::write(&key_pem, key.serialize_pem()).unwrap();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let base = format!("https://127.0.0.1:{port}");
+    let verifier = Arc::new(
+        LocalVerifier::new(
+            LocalVerifierConfig::new(&base),
+            TokenSigner::load_or_generate(dir.path()).unwrap(),
+        )
+        .unwrap(),
+    );
+    let state = ServiceState::new(verifier, dir.path()).unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        serve_tls(addr, state, &cert_pem, &key_pem, async {
+            let _ = rx.await;
+        })
+        .await
+    });
+
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let mut jwks = None;
+    for _ in 0..100 {
+        match trusting.get(format!("{base}/certs")).send().await {
+            Ok(r) => {
+                jwks = Some(r.json::<Value>().await.unwrap());
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+    assert_eq!(
+        jwks.expect("the HTTPS service answers")["keys"][0]["kty"],
+        "RSA"
+    );
+    let untrusting = reqwest::Client::new();
+    assert!(
+        untrusting
+            .get(format!("{base}/certs"))
+            .send()
+            .await
+            .is_err(),
+        "a self-signed certificate is not trusted by default"
+    );
+
+    let _ = tx.send(());
+    server.await.unwrap().unwrap();
+}
