@@ -17,15 +17,17 @@ struct Server {
 }
 
 async fn start(dir: &std::path::Path) -> Server {
+    start_trusting(dir, Vec::new()).await
+}
+
+/// The service on a free loopback port, trusting `extra_roots` (mock ARKs).
+async fn start_trusting(dir: &std::path::Path, extra_roots: Vec<Vec<u8>>) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let verifier = Arc::new(
-        LocalVerifier::new(
-            LocalVerifierConfig::new(&base),
-            TokenSigner::load_or_generate(dir).unwrap(),
-        )
-        .unwrap(),
-    );
+    let mut cfg = LocalVerifierConfig::new(&base);
+    cfg.extra_snp_roots = extra_roots;
+    let verifier =
+        Arc::new(LocalVerifier::new(cfg, TokenSigner::load_or_generate(dir).unwrap()).unwrap());
     let state = ServiceState::new(verifier, dir).unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -244,18 +246,8 @@ async fn azure_guest_attestation_over_http_returns_a_sealed_token() {
     .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let mut vcfg = LocalVerifierConfig::new(&base);
-    vcfg.extra_snp_roots.push(cvm.ark_der().to_vec());
-    let verifier = Arc::new(
-        LocalVerifier::new(vcfg, TokenSigner::load_or_generate(dir.path()).unwrap()).unwrap(),
-    );
-    let state = ServiceState::new(verifier, dir.path()).unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, state, async {
-        let _ = rx.await;
-    }));
+    let server = start_trusting(dir.path(), vec![cvm.ark_der().to_vec()]).await;
+    let base = server.base.clone();
 
     let http = reqwest::Client::new();
     let resp = http
@@ -314,8 +306,7 @@ async fn azure_guest_attestation_over_http_returns_a_sealed_token() {
         "{err}"
     );
 
-    let _ = tx.send(());
-    task.await.unwrap().unwrap();
+    server.stop().await;
 }
 
 /// `POST /attest/SevSnpVm`: a real Milan report with its VCEK (genuine AMD
@@ -326,19 +317,9 @@ async fn sev_snp_vm_attestation_over_http() {
     use tee_attest_mock::amd::{MockAmdRoots, MockSnpReport, MockTcb};
 
     let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
     let roots = MockAmdRoots::stored_milan().unwrap();
-    let mut cfg = LocalVerifierConfig::new(&base);
-    cfg.extra_snp_roots.push(roots.ark_der().to_vec());
-    let verifier = Arc::new(
-        LocalVerifier::new(cfg, TokenSigner::load_or_generate(dir.path()).unwrap()).unwrap(),
-    );
-    let state = ServiceState::new(verifier, dir.path()).unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, state, async {
-        let _ = rx.await;
-    }));
+    let server = start_trusting(dir.path(), vec![roots.ark_der().to_vec()]).await;
+    let base = server.base.clone();
     let http = reqwest::Client::new();
     let post = |body: String| {
         let http = http.clone();
@@ -426,8 +407,7 @@ async fn sev_snp_vm_attestation_over_http() {
         .unwrap();
     assert!(policy_of(claims(&g)["x-ms-policy"].as_str().unwrap()).contains("permit"));
 
-    let _ = tx.send(());
-    task.await.unwrap().unwrap();
+    server.stop().await;
 }
 
 /// HTTPS: `serve_tls` with a PEM pair; a client that trusts the certificate
