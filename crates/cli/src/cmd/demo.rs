@@ -9,12 +9,10 @@
 use std::sync::Arc;
 
 use clap::Args;
-use rsa::{BigUint, Oaep, RsaPublicKey};
 use serde_json::json;
-use tee_attest::{Attester, ClientParameters, MockProvider};
-use tee_attest_core::{Error, ErrorCode, Result, RsaDecryptScheme};
+use tee_attest::{Attester, ClientParameters, EncryptionType, MockProvider};
+use tee_attest_core::{Error, ErrorCode, Result};
 use tee_attest_maa::{Jwks, TokenValidator};
-use tee_attest_tpm::RsaPublic;
 use tee_attest_verifier::{LocalVerifier, LocalVerifierConfig, TokenSigner};
 
 use super::common;
@@ -49,29 +47,19 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let validator = TokenValidator::with_jwks(Some(verifier.issuer()), jwks).allow_mock(true);
     let token = rt.block_on(validator.validate(token.raw(), Some(nonce.as_bytes())))?;
 
-    // The relying party seals a secret to the token's ephemeral key; only the vTPM opens it.
-    let jwk = token.ephemeral_key().ok_or_else(|| {
-        Error::new(
-            ErrorCode::JwtExtractionFailed,
-            "the token has no TpmEphemeralEncryptionKey",
-        )
-    })?;
-    let key = RsaPublic::from_jwk(&serde_json::Value::Object(jwk.clone()))?;
-    let public = RsaPublicKey::new(
-        BigUint::from_bytes_be(&key.n),
-        BigUint::from_bytes_be(&key.e),
-    )
-    .map_err(|e| Error::with_source(ErrorCode::JwtToRsaKeyFailed, "ephemeral key", e))?;
+    // The relying party seals a secret to the token's ephemeral key
+    // (Encrypt, envelope scheme); only the vTPM opens it (Decrypt).
     let secret = b"a secret only this CVM can open";
-    let sealed = public
-        .encrypt(&mut rand::thread_rng(), Oaep::new::<sha2::Sha256>(), secret)
-        .map_err(|e| {
-            Error::with_source(ErrorCode::EncryptFailed, "sealing to the ephemeral key", e)
-        })?;
+    let (sealed, metadata) = tee_attest::encrypt(EncryptionType::Envelope, &token, secret)?;
     let decryptor = attester
         .decryptor()
         .ok_or_else(|| Error::new(ErrorCode::InitializationFailed, "no vTPM decryptor"))?;
-    let opened = rt.block_on(decryptor.decrypt(RsaDecryptScheme::OaepSha256, &sealed))?;
+    let opened = rt.block_on(tee_attest::decrypt(
+        EncryptionType::Envelope,
+        decryptor.as_ref(),
+        &sealed,
+        &metadata,
+    ))?;
     if opened.as_slice() != secret {
         return Err(Error::new(
             ErrorCode::DecryptTpmError,
@@ -142,9 +130,8 @@ pub fn run(args: DemoArgs) -> Result<()> {
             token.nonce().unwrap_or("?")
         );
         println!("  token        RS256 by {}, validated as a relying party would (signature, issuer, expiry, nonce)", token.issuer().unwrap_or("?"));
-        println!(
-            "  decrypt      secret sealed to TpmEphemeralEncryptionKey, opened inside the vTPM: ok"
-        );
+        println!("  encrypt      Encrypt(envelope): AES-256-GCM, key wrapped to the token's TpmEphemeralEncryptionKey");
+        println!("  decrypt      Decrypt: key unwrapped inside the vTPM (PolicyPCR 0-7), secret opened: ok");
         println!("result: verified");
     }
     Ok(())
