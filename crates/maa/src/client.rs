@@ -18,9 +18,9 @@ use tee_attest_core::{AttestationToken, Decryptor, Evidence, Verifier, VerifyOpt
 use crate::azureguest::{
     build_request_body, OsInfo, SevSnpVmRequest, API_VERSION, AZURE_GUEST_PATH, SEV_SNP_VM_PATH,
 };
-use crate::http::{Http, HttpConfig};
 use crate::validate::TokenValidator;
 use crate::{b64, seal, MaaError};
+use tee_attest_http::{Http, HttpConfig, Method, Response};
 
 /// The resource a managed-identity token for MAA is requested for.
 pub const MAA_RESOURCE: &str = "https://attest.azure.net";
@@ -119,11 +119,12 @@ impl MaaClient {
         let url = format!(
             "{base}/metadata/identity/oauth2/token?api-version={IMDS_TOKEN_API_VERSION}&resource={MAA_RESOURCE}"
         );
-        let headers = [("Metadata", "true".to_string())];
         let resp = http
-            .request(reqwest::Method::GET, &url, &headers, None)
+            .request(Method::GET, &url, &[("Metadata", "true")], None)
             .await
-            .map_err(|e| MaaError::MsiTokenNotFound(format!("IMDS unreachable: {e}")))?;
+            .map_err(|e| {
+                MaaError::MsiTokenNotFound(format!("IMDS unreachable: {}", MaaError::from(e)))
+            })?;
         if !(200..300).contains(&resp.status) {
             return Err(MaaError::MsiTokenNotFound(format!(
                 "IMDS answered HTTP {}",
@@ -174,10 +175,7 @@ impl MaaClient {
             "{}{AZURE_GUEST_PATH}?api-version={API_VERSION}",
             self.endpoint
         );
-        let resp = self
-            .http
-            .request(reqwest::Method::POST, &url, &headers, Some(&body))
-            .await?;
+        let resp = post_json(&self.http, &url, &headers, &body).await?;
         if !(200..300).contains(&resp.status) {
             return Err(status_error(&url, resp.status, &resp.body));
         }
@@ -208,10 +206,7 @@ impl MaaClient {
             "{}{SEV_SNP_VM_PATH}?api-version={PLATFORM_API_VERSION}",
             self.endpoint
         );
-        let resp = self
-            .http
-            .request(reqwest::Method::POST, &url, &headers, Some(&body))
-            .await?;
+        let resp = post_json(&self.http, &url, &headers, &body).await?;
         if !(200..300).contains(&resp.status) {
             return Err(status_error(&url, resp.status, &resp.body));
         }
@@ -219,6 +214,20 @@ impl MaaClient {
         let nonce = request.nonce.as_ref().map(String::as_bytes);
         self.validator.validate(&jwt, nonce).await
     }
+}
+
+/// POSTs the JSON `body` with `headers` (name, value) to `url`.
+async fn post_json(
+    http: &Http,
+    url: &str,
+    headers: &[(&str, String)],
+    body: &str,
+) -> Result<Response, MaaError> {
+    let mut h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    h.push(("Content-Type", "application/json"));
+    Ok(http
+        .request(Method::POST, url, &h, Some(body.as_bytes()))
+        .await?)
 }
 
 /// `{"error":{"code","message"}}` (or `Error`/`Code`/`Message`, as

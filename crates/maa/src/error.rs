@@ -203,6 +203,40 @@ pub enum MaaError {
     Seal(String),
 }
 
+/// The shared HTTP client's failures, with the codes the MAA client has
+/// always returned: [`MaaError::Send`] (code 7) for a request that could
+/// not be sent (or, with one attempt allowed, whose response could not be
+/// read), [`MaaError::RetriesExceeded`] (code 4) when every attempt failed
+/// retryably, [`MaaError::Malformed`] (code 2) for an oversized response,
+/// [`MaaError::Init`] (code 1) for a client that cannot be built.
+impl From<tee_attest_http::HttpError> for MaaError {
+    fn from(e: tee_attest_http::HttpError) -> Self {
+        use tee_attest_http::HttpError;
+        match e {
+            HttpError::Init { reason } => MaaError::Init(format!("HTTP client: {reason}")),
+            HttpError::Send { url, reason } => MaaError::Send { url, reason },
+            HttpError::RetriesExhausted {
+                url,
+                attempts,
+                last,
+                ..
+            } => MaaError::RetriesExceeded {
+                url,
+                attempts,
+                last,
+            },
+            HttpError::TooLarge { url, limit } => MaaError::malformed(
+                format!("the response from {url}"),
+                format!("larger than {limit} bytes"),
+            ),
+            other => MaaError::Send {
+                url: String::new(),
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
 impl MaaError {
     pub(crate) fn malformed(what: impl Into<String>, reason: impl fmt::Display) -> Self {
         MaaError::Malformed {

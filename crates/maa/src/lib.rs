@@ -5,7 +5,6 @@
 mod b64;
 mod client;
 mod error;
-mod http;
 
 pub mod azureguest;
 pub mod seal;
@@ -16,6 +15,6 @@ pub use azureguest::{
 };
 pub use client::{MaaClient, IMDS_TOKEN_API_VERSION, MAA_RESOURCE, PLATFORM_API_VERSION};
 pub use error::{MaaError, TokenCheck};
-pub use http::{retry_delay, HttpConfig};
 pub use seal::{seal_envelope, seal_token, unseal_envelope, unseal_token};
+pub use tee_attest_http::{retry_delay, HttpConfig};
 pub use validate::{Clock, FixedClock, Jwks, SystemClock, TokenValidator};

@@ -32,8 +32,8 @@ use serde_json::{Map, Value};
 use tee_attest_core::{AttestationToken, MOCK_EVIDENCE_CLAIM};
 use tee_attest_tpm::RsaPublic;
 
-use crate::http::{Http, HttpConfig};
 use crate::{b64, MaaError, TokenCheck};
+use tee_attest_http::{Http, HttpConfig, Method};
 
 /// The most leeway that can be configured for `exp`/`nbf`.
 pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
@@ -746,7 +746,7 @@ fn origin(u: &reqwest::Url) -> (String, Option<String>, Option<u16>) {
 }
 
 async fn get_json(http: &Http, url: &str, what: &str) -> Result<Vec<u8>, MaaError> {
-    let resp = http.request(reqwest::Method::GET, url, &[], None).await?;
+    let resp = http.request(Method::GET, url, &[], None).await?;
     if !(200..300).contains(&resp.status) {
         return Err(MaaError::HttpStatus {
             url: url.to_string(),

@@ -219,6 +219,49 @@ impl SnpError {
     }
 }
 
+/// The shared HTTP client's failures, as the collateral sources report them
+/// (codes as before the client was shared): a transport failure or
+/// time-out on every attempt, or a response that could not be read, is
+/// [`SnpError::Unreachable`] (code 7); retryable statuses on every attempt
+/// [`SnpError::RetriesExceeded`] (code 4); a client that cannot be built
+/// [`SnpError::InvalidInput`].
+impl From<tee_attest_http::HttpError> for SnpError {
+    fn from(e: tee_attest_http::HttpError) -> Self {
+        use tee_attest_http::HttpError;
+        match e {
+            HttpError::Init { reason } => SnpError::InvalidInput(format!("HTTP client: {reason}")),
+            HttpError::Send { url, reason } => SnpError::Unreachable { url, reason },
+            HttpError::RetriesExhausted {
+                url,
+                attempts,
+                last_status: Some(status),
+                ..
+            } => SnpError::RetriesExceeded {
+                url,
+                attempts,
+                status,
+            },
+            HttpError::RetriesExhausted {
+                url,
+                attempts,
+                last,
+                last_status: None,
+            } => SnpError::Unreachable {
+                url,
+                reason: format!("{last} (after {attempts} attempts)"),
+            },
+            HttpError::TooLarge { url, limit } => SnpError::Unreachable {
+                url,
+                reason: format!("the response is larger than {limit} bytes"),
+            },
+            other => SnpError::Unreachable {
+                url: String::new(),
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
 impl CodedError for SnpError {
     fn code(&self) -> ErrorCode {
         match self {

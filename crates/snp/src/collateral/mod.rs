@@ -12,7 +12,6 @@
 //! last error (or code 17 when no source had a certificate). No source has a
 //! default network address: THIM and KDS take their base URLs.
 
-mod http;
 mod sources;
 
 use std::fmt;
@@ -20,8 +19,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use http::{retry_delay, Http, HttpConfig};
 pub use sources::{CollateralCache, EvidenceCerts, Kds, OfflineDir, Thim};
+pub use tee_attest_http::{retry_delay, Http, HttpConfig};
 
 use crate::certs::{AmdCertificate, CertBundle, CertRole};
 use crate::error::SnpError;

@@ -234,7 +234,7 @@ impl Thim {
     pub fn new(base: impl Into<String>, cfg: HttpConfig) -> Result<Self, SnpError> {
         Ok(Self {
             base: base.into().trim_end_matches('/').to_string(),
-            http: Http::new(cfg)?,
+            http: Http::new(cfg).map_err(SnpError::from)?,
         })
     }
 
@@ -252,7 +252,7 @@ impl CollateralSource for Thim {
 
     async fn fetch(&self, _req: &CollateralRequest) -> Result<Option<Collateral>, SnpError> {
         let url = self.url();
-        let body = self.http.get(&url, &[("Metadata", "true")]).await?;
+        let body = http_get(&self.http, &url, &[("Metadata", "true")]).await?;
         let v: serde_json::Value =
             serde_json::from_slice(&body).map_err(|e| SnpError::InvalidJson {
                 source_name: "THIM".into(),
@@ -293,7 +293,7 @@ impl Kds {
     pub fn new(base: impl Into<String>, cfg: HttpConfig) -> Result<Self, SnpError> {
         Ok(Self {
             base: base.into().trim_end_matches('/').to_string(),
-            http: Http::new(cfg)?,
+            http: Http::new(cfg).map_err(SnpError::from)?,
             fetch_crl: true,
         })
     }
@@ -362,7 +362,7 @@ impl CollateralSource for Kds {
             let Some(url) = self.vcek_url_for(req, product) else {
                 return Ok(None);
             };
-            match self.http.get(&url, &[]).await {
+            match http_get(&self.http, &url, &[]).await {
                 Ok(leaf) if leaf.is_empty() => {
                     return Err(SnpError::EmptyVcek(format!(
                         "KDS returned an empty VCEK ({url})"
@@ -382,10 +382,10 @@ impl CollateralSource for Kds {
                 None => Ok(None),
             };
         };
-        let chain_pem = self.http.get(&self.chain_url(product), &[]).await?;
+        let chain_pem = http_get(&self.http, &self.chain_url(product), &[]).await?;
         let chain = pem_blocks(&chain_pem, "CERTIFICATE");
         let crl = if self.fetch_crl {
-            match self.http.get(&self.crl_url(product), &[]).await {
+            match http_get(&self.http, &self.crl_url(product), &[]).await {
                 Ok(b) if !b.is_empty() => Some(b),
                 Ok(_) => None,
                 Err(e) => {
@@ -404,4 +404,18 @@ impl CollateralSource for Kds {
             source: "kds".into(),
         }))
     }
+}
+
+/// GETs `url` with `headers` through the shared client with retries: the
+/// body of a 2xx answer, code 5 for any other status that is not retried,
+/// and the client's failures mapped by `From<HttpError> for SnpError`.
+async fn http_get(http: &Http, url: &str, headers: &[(&str, &str)]) -> Result<Vec<u8>, SnpError> {
+    let resp = http.get(url, headers).await?;
+    if !resp.is_success() {
+        return Err(SnpError::HttpStatus {
+            url: url.to_string(),
+            status: resp.status,
+        });
+    }
+    Ok(resp.body)
 }
