@@ -47,6 +47,9 @@ enum Command {
     Encrypt(cmd::encrypt::EncryptArgs),
     /// Decrypt a file with this machine's vTPM ephemeral key (reads IN.meta).
     Decrypt(cmd::encrypt::DecryptArgs),
+    /// The key broker's keys: create, list, rotate, delete; audit releases.
+    #[command(subcommand)]
+    Keys(cmd::keys::KeysCmd),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => cmd::demo::run(a),
         Command::Encrypt(a) => cmd::encrypt::run_encrypt(a),
         Command::Decrypt(a) => cmd::encrypt::run_decrypt(a),
+        Command::Keys(c) => cmd::keys::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -308,3 +308,72 @@ fn attest_through_the_maa_client_against_serve() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `serve` also releases keys (Key Vault SKR-compatible): a key created with
+/// `keys create` in the service's data directory is released to a token
+/// the service issued, and refused to anything else.
+#[test]
+fn serve_releases_keys_to_attested_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("srv");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let policy = dir.path().join("release.json");
+    std::fs::write(
+        &policy,
+        serde_json::json!({"version": "1.0.0", "anyOf": [{"authority": base, "allOf": [
+            {"claim": "x-ms-isolation-tee.x-ms-attestation-type", "equals": "sevsnpvm"}]}]})
+        .to_string(),
+    )
+    .unwrap();
+    let out = cli()
+        .args(["keys", "create", "disk-key", "--kty", "oct", "--policy"])
+        .arg(&policy)
+        .arg("--data-dir")
+        .arg(&data)
+        .env("TEE_ATTEST_KEK", "00".repeat(32))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let _serve = Serve(
+        cli()
+            .args(["serve", "--trust-mock", "--addr", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(&data)
+            .env("TEE_ATTEST_KEK", "00".repeat(32))
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "serve did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = cli()
+        .args(["attest", "--tee", "mock", "--trust-mock", "--verifier", &format!("maa={base}")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).unwrap();
+
+    let release = |target: &str| {
+        let body = serde_json::json!({"target": target.trim(), "enc": "RSA_AES_KEY_WRAP_256"}).to_string();
+        let url = format!("{base}/keys/disk-key/release?api-version=7.4");
+        let out = Command::new("curl")
+            .args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", "POST", "-H", "content-type: application/json", "--data", &body, &url])
+            .output()
+            .expect("curl");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (code.to_string(), body.to_string())
+    };
+    let (code, body) = release(&token);
+    assert_eq!(code, "200", "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["value"].as_str().unwrap().split('.').count(), 3, "a JWS");
+    let mut forged = token.trim().to_string();
+    forged.pop();
+    forged.push(if token.trim().ends_with('A') { 'B' } else { 'A' });
+    let (code, _) = release(&forged);
+    assert_eq!(code, "400", "a token whose signature fails is refused");
+}

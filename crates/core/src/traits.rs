@@ -15,6 +15,9 @@ pub enum RsaDecryptScheme {
     OaepSha256,
     /// RSA-OAEP with SHA-1 (MGF1-SHA-1, empty label).
     OaepSha1,
+    /// RSA-OAEP with SHA-384 (MGF1-SHA-384, empty label): Key Vault's
+    /// `RSA_AES_KEY_WRAP_384`.
+    OaepSha384,
     /// RSAES-PKCS1-v1_5 (what MAA uses to seal the inner key; Microsoft's
     /// `EncryptionType::NONE` default).
     Pkcs1v15,

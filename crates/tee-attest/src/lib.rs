@@ -126,22 +126,24 @@ fn mock_provider() -> Result<Arc<dyn EvidenceProvider>> {
 
 /// The nonce bound into the evidence for these parameters: the client
 /// payload's nonce (any case of the key) when it fits a TPM quote's 64
-/// bytes, its SHA-256 when longer, and 32 fresh random bytes when there is
-/// none.
+/// bytes, its SHA-256 when longer. Without one, a fresh nonce (32 hex
+/// characters) is made, and [`Attester::attest`] also puts it in the client
+/// payload, so the quote, the payload and the token all carry the same value.
 pub fn evidence_nonce(params: &ClientParameters) -> Result<Vec<u8>> {
     match params.nonce() {
         Some(n) if n.len() <= 64 => Ok(n.as_bytes().to_vec()),
         Some(n) => Ok(digest::digest(&digest::SHA256, n.as_bytes())
             .as_ref()
             .to_vec()),
-        None => {
-            let mut n = vec![0u8; 32];
-            aws_lc_rs::rand::fill(&mut n).map_err(|_| {
-                Error::new(ErrorCode::InitializationFailed, "no randomness for a nonce")
-            })?;
-            Ok(n)
-        }
+        None => fresh_nonce().map(String::into_bytes),
     }
+}
+
+fn fresh_nonce() -> Result<String> {
+    let mut n = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut n)
+        .map_err(|_| Error::new(ErrorCode::InitializationFailed, "no randomness for a nonce"))?;
+    Ok(n.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// `Attest`: gather evidence with a provider, get a token from a verifier.
@@ -175,9 +177,17 @@ impl Attester {
     /// return the verifier's token.
     pub async fn attest(&self, params: &ClientParameters) -> Result<AttestationToken> {
         params.validate()?;
-        let nonce = evidence_nonce(params)?;
-        let mut request = EvidenceRequest::with_nonce(nonce.clone());
+        let mut request = EvidenceRequest::default();
         request.client_payload = params.client_payload.clone();
+        let nonce = match params.nonce() {
+            Some(_) => evidence_nonce(params)?,
+            None => {
+                let fresh = fresh_nonce()?;
+                request.client_payload.insert("nonce".into(), fresh.clone());
+                fresh.into_bytes()
+            }
+        };
+        request.nonce = nonce.clone();
         let evidence = self.provider.evidence(&request).await?;
         let mut options = VerifyOptions::default();
         // A provider in Microsoft's mode binds no nonce in the quote (the

@@ -451,26 +451,7 @@ pub async fn serve_tls(
     key_pem: &Path,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert_pem, key_pem)
-        .await
-        .map_err(|e| {
-            Error::with_source(
-                ErrorCode::InitializationFailed,
-                "loading the TLS certificate and key",
-                e,
-            )
-        })?;
-    let handle = axum_server::Handle::new();
-    let h = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        h.graceful_shutdown(Some(Duration::from_secs(10)));
-    });
-    axum_server::bind_rustls(addr, tls)
-        .handle(handle)
-        .serve(with_timeout(router(state)).into_make_service())
-        .await
-        .map_err(|e| Error::with_source(ErrorCode::InitializationFailed, "serving HTTPS", e))
+    serve_app_tls(addr, router(state), cert_pem, key_pem, shutdown).await
 }
 
 /// Serve on `listener` until `shutdown` completes (then finish the requests
@@ -480,20 +461,42 @@ pub async fn serve(
     state: Arc<ServiceState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let app = router(state).layer(axum::middleware::from_fn(
-        |req, next: axum::middleware::Next| async move {
-            match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
-                Ok(resp) => resp,
-                Err(_) => ApiError(Error::new(
-                    ErrorCode::SendRequestFailed,
-                    "the request took too long",
-                ))
-                .into_response(),
-            }
-        },
-    ));
-    axum::serve(listener, app)
+    serve_app(listener, router(state), shutdown).await
+}
+
+/// [`serve`] for any router built on [`router`] (e.g. merged with the key
+/// release routes): the same time-out and graceful shutdown.
+pub async fn serve_app(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    axum::serve(listener, with_timeout(app))
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| Error::with_source(ErrorCode::InitializationFailed, "serving", e))
+}
+
+/// [`serve_tls`] for any router built on [`router`].
+pub async fn serve_app_tls(
+    addr: std::net::SocketAddr,
+    app: Router,
+    cert_pem: &Path,
+    key_pem: &Path,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert_pem, key_pem)
+        .await
+        .map_err(|e| Error::with_source(ErrorCode::InitializationFailed, "loading the TLS certificate and key", e))?;
+    let handle = axum_server::Handle::new();
+    let h = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        h.graceful_shutdown(Some(Duration::from_secs(10)));
+    });
+    axum_server::bind_rustls(addr, tls)
+        .handle(handle)
+        .serve(with_timeout(app).into_make_service())
+        .await
+        .map_err(|e| Error::with_source(ErrorCode::InitializationFailed, "serving HTTPS", e))
 }

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod detect;
 pub mod encrypt;
 pub mod evidence;
+pub mod keys;
 pub mod mock;
 pub mod policy;
 pub mod serve;

@@ -1,11 +1,18 @@
-//! `tee-attest serve`: the local verifier as an MAA-compatible HTTP service.
+//! `tee-attest serve`: the local verifier as an MAA-compatible HTTP service,
+//! and the Key Vault SKR-compatible key release next to it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
 use tee_attest_core::{Error, ErrorCode, Result};
-use tee_attest_verifier::service::{serve, serve_tls, ServiceState};
+use std::sync::Arc;
+
+use tee_attest_keyrelease::service::{router as release_router, ReleaseState};
+use tee_attest_keyrelease::KeyStore;
+use tee_attest_maa::{Jwks, TokenValidator};
+use tee_attest_verifier::service::{router, serve_app, serve_app_tls, ServiceState};
+use tee_attest_verifier::TokenSigner;
 
 use super::common;
 
@@ -74,7 +81,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         .unwrap_or_else(|| format!("{scheme}://{}", args.addr));
     let dir = common::data_dir(args.data_dir.as_deref());
     let verifier = common::local_verifier(&dir, &issuer, None, args.trust_mock)?;
-    let state = ServiceState::new(verifier, &dir)?;
+    let state = ServiceState::new(verifier.clone(), &dir)?;
     if let Some(p) = &args.policy {
         let text = std::fs::read_to_string(p).map_err(|e| {
             Error::with_source(
@@ -85,11 +92,20 @@ pub fn run(args: ServeArgs) -> Result<()> {
         })?;
         state.install_policy(tee_attest_verifier::AttestationType::AzureGuest, &text)?;
     }
+    // Key release (Azure Key Vault SKR-compatible) next to the verifier:
+    // it releases keys to holders of tokens this verifier issued, and signs
+    // its responses with the verifier's key.
+    let store = Arc::new(KeyStore::open_in(&dir)?);
+    let jwks = Jwks::parse(verifier.jwks().to_string().as_bytes())?;
+    let validator = Arc::new(TokenValidator::with_jwks(Some(&issuer), jwks).allow_mock(args.trust_mock));
+    let signer = TokenSigner::from_parts(verifier.signer().pkcs8(), verifier.signer().cert_der().to_vec())?;
+    let release = ReleaseState::new(store, validator, signer, &issuer);
+    let app = router(state).merge(release_router(release));
     let rt = common::runtime()?;
     eprintln!("tee-attest serve: {issuer} (data {})", dir.display());
     rt.block_on(async move {
         match tls {
-            Some((cert, key)) => serve_tls(args.addr, state, cert, key, shutdown_signal()).await,
+            Some((cert, key)) => serve_app_tls(args.addr, app, cert, key, shutdown_signal()).await,
             None => {
                 let listener = tokio::net::TcpListener::bind(args.addr)
                     .await
@@ -100,7 +116,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
                             e,
                         )
                     })?;
-                serve(listener, state, shutdown_signal()).await
+                serve_app(listener, app, shutdown_signal()).await
             }
         }
     })

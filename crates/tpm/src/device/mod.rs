@@ -145,6 +145,9 @@ fn tss_scheme(scheme: RsaDecryptScheme) -> RsaDecryptionScheme {
         RsaDecryptScheme::OaepSha1 => {
             RsaDecryptionScheme::Oaep(HashScheme::new(HashingAlgorithm::Sha1))
         }
+        RsaDecryptScheme::OaepSha384 => {
+            RsaDecryptionScheme::Oaep(HashScheme::new(HashingAlgorithm::Sha384))
+        }
         RsaDecryptScheme::Raw => RsaDecryptionScheme::Null,
         // `RsaDecryptScheme` is non-exhaustive: anything else is PKCS#1 v1.5.
         _ => RsaDecryptionScheme::RsaEs,

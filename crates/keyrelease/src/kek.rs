@@ -1,0 +1,193 @@
+//! The key-encryption key (KEK) that encrypts key material at rest
+//! (AES-256-GCM): from `$TEE_ATTEST_KEK` (64 hex digits or the base64 of
+//! 32 bytes), else from a file (hex, mode 0600, created on first use).
+
+use std::fmt;
+use std::path::Path;
+
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use base64::Engine as _;
+use zeroize::Zeroizing;
+
+use crate::error::{KeyReleaseError, Result};
+
+/// The environment variable that carries the KEK.
+pub const KEK_ENV: &str = "TEE_ATTEST_KEK";
+/// The KEK's size (bytes).
+pub const KEK_LEN: usize = 32;
+
+/// A 256-bit key-encryption key. Zeroized on drop; never printed.
+pub struct Kek(Zeroizing<[u8; KEK_LEN]>);
+
+impl fmt::Debug for Kek {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Kek(..)")
+    }
+}
+
+fn kek_err(msg: impl Into<String>) -> KeyReleaseError {
+    KeyReleaseError::Kek(msg.into())
+}
+
+impl Kek {
+    /// A KEK from its 32 bytes.
+    pub fn from_bytes(bytes: [u8; KEK_LEN]) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    /// A fresh random KEK.
+    pub fn generate() -> Result<Self> {
+        let mut k = Zeroizing::new([0u8; KEK_LEN]);
+        aws_lc_rs::rand::fill(k.as_mut()).map_err(|_| kek_err("no randomness"))?;
+        Ok(Self(k))
+    }
+
+    /// A KEK from text: 64 hex digits, or standard/URL-safe base64 of 32
+    /// bytes. The error never repeats the text.
+    pub fn parse(text: &str) -> Result<Self> {
+        let text = Zeroizing::new(text.trim().to_string());
+        let bytes: Zeroizing<Vec<u8>> =
+            if text.len() == 2 * KEK_LEN && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                Zeroizing::new(hex::decode(text.as_bytes()).map_err(|_| kek_err("bad hex"))?)
+            } else {
+                let t = text.trim_end_matches('=');
+                Zeroizing::new(
+                    base64::engine::general_purpose::STANDARD_NO_PAD
+                        .decode(t)
+                        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(t))
+                        .map_err(|_| kek_err("expected 64 hex digits or the base64 of 32 bytes"))?,
+                )
+            };
+        let arr: [u8; KEK_LEN] = bytes.as_slice().try_into().map_err(|_| {
+            kek_err(format!(
+                "the key is {} bytes; a key-encryption key is {KEK_LEN} bytes",
+                bytes.len()
+            ))
+        })?;
+        Ok(Self::from_bytes(arr))
+    }
+
+    /// The KEK in `$TEE_ATTEST_KEK` if set, else the one in `path`
+    /// (created there on first use, mode 0600).
+    pub fn from_env_or_file(path: &Path) -> Result<Self> {
+        match std::env::var(KEK_ENV) {
+            Ok(v) => Self::parse(&v).map_err(|e| kek_err(format!("${KEK_ENV}: {e}"))),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                Err(kek_err(format!("${KEK_ENV} is not valid UTF-8")))
+            }
+            Err(std::env::VarError::NotPresent) => Self::load_or_create(path),
+        }
+    }
+
+    /// The KEK stored in `path` (64 hex digits); created with mode 0600 on
+    /// first use. A file that others can read is refused.
+    pub fn load_or_create(path: &Path) -> Result<Self> {
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                let bytes = Zeroizing::new(bytes);
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt as _;
+                    let mode = std::fs::metadata(path)
+                        .map_err(|e| kek_err(format!("{}: {e}", path.display())))?
+                        .permissions()
+                        .mode();
+                    if mode & 0o077 != 0 {
+                        return Err(kek_err(format!(
+                            "{} is readable by others (mode {:o}); chmod 600 it",
+                            path.display(),
+                            mode & 0o777
+                        )));
+                    }
+                }
+                let text = std::str::from_utf8(&bytes)
+                    .map_err(|_| kek_err(format!("{} is not text", path.display())))?;
+                Self::parse(text).map_err(|e| kek_err(format!("{}: {e}", path.display())))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let kek = Self::generate()?;
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| kek_err(format!("creating {}: {e}", dir.display())))?;
+                }
+                let text = Zeroizing::new(hex::encode(kek.0.as_ref()));
+                crate::store::write_private(path, text.as_bytes())
+                    .map_err(|e| kek_err(format!("creating {}: {e}", path.display())))?;
+                Ok(kek)
+            }
+            Err(e) => Err(kek_err(format!("reading {}: {e}", path.display()))),
+        }
+    }
+
+    fn key(&self) -> Result<LessSafeKey> {
+        let unbound = UnboundKey::new(&AES_256_GCM, self.0.as_ref())
+            .map_err(|_| kek_err("AES-256-GCM key"))?;
+        Ok(LessSafeKey::new(unbound))
+    }
+
+    /// AES-256-GCM encrypt `plaintext` bound to `aad`: nonce ‖ ciphertext ‖ tag.
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
+        let mut nonce = [0u8; NONCE_LEN];
+        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| kek_err("no randomness"))?;
+        // Room for the tag up front: the buffer holding the plaintext must
+        // never be reallocated (and the old copy freed unzeroized).
+        let mut buf = Zeroizing::new(Vec::with_capacity(plaintext.len() + AES_256_GCM.tag_len()));
+        buf.extend_from_slice(plaintext);
+        self.key()?
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut *buf,
+            )
+            .map_err(|_| kek_err("encrypting at rest failed"))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&buf);
+        Ok(out)
+    }
+
+    /// Decrypt what [`Kek::seal`] produced with the same `aad`. `None` when it
+    /// does not authenticate (wrong KEK, or the row was changed or moved).
+    pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        if sealed.len() < NONCE_LEN + 16 {
+            return Ok(None);
+        }
+        let (nonce, ct) = sealed.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| kek_err("nonce"))?;
+        let mut buf = Zeroizing::new(ct.to_vec());
+        let key = self.key()?;
+        let len = match key.open_in_place(nonce, Aad::from(aad), &mut buf) {
+            Ok(p) => p.len(),
+            Err(_) => return Ok(None),
+        };
+        buf.truncate(len);
+        Ok(Some(buf))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_hex_and_base64_and_never_echoes() {
+        let hexkey = "00".repeat(31) + "01";
+        let a = Kek::parse(&hexkey).unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD
+            .encode([0u8; 31].iter().chain(&[1u8]).copied().collect::<Vec<_>>());
+        let b = Kek::parse(&b64).unwrap();
+        assert_eq!(a.0.as_ref(), b.0.as_ref());
+        let e = Kek::parse("c2VjcmV0LXRleHQ").unwrap_err().to_string();
+        assert!(!e.contains("c2VjcmV0"), "{e}");
+        assert_eq!(format!("{a:?}"), "Kek(..)");
+    }
+
+    #[test]
+    fn seal_open_binds_the_aad() {
+        let k = Kek::generate().unwrap();
+        let s = k.seal(b"a", b"material").unwrap();
+        assert_eq!(k.open(b"a", &s).unwrap().unwrap().as_slice(), b"material");
+        assert!(k.open(b"b", &s).unwrap().is_none());
+        assert!(Kek::generate().unwrap().open(b"a", &s).unwrap().is_none());
+        assert!(k.open(b"a", &s[..10]).unwrap().is_none());
+    }
+}
