@@ -334,10 +334,20 @@ fn serve_releases_keys_to_attested_tokens() {
         .env("TEE_ATTEST_KEK", "00".repeat(32))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let _serve = Serve(
         cli()
-            .args(["serve", "--trust-mock", "--addr", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .args([
+                "serve",
+                "--trust-mock",
+                "--addr",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
             .arg(&data)
             .env("TEE_ATTEST_KEK", "00".repeat(32))
             .stderr(std::process::Stdio::null())
@@ -350,17 +360,42 @@ fn serve_releases_keys_to_attested_tokens() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let out = cli()
-        .args(["attest", "--tee", "mock", "--trust-mock", "--verifier", &format!("maa={base}")])
+        .args([
+            "attest",
+            "--tee",
+            "mock",
+            "--trust-mock",
+            "--verifier",
+            &format!("maa={base}"),
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let token = String::from_utf8(out.stdout).unwrap();
 
     let release = |target: &str| {
-        let body = serde_json::json!({"target": target.trim(), "enc": "RSA_AES_KEY_WRAP_256"}).to_string();
+        let body =
+            serde_json::json!({"target": target.trim(), "enc": "RSA_AES_KEY_WRAP_256"}).to_string();
         let url = format!("{base}/keys/disk-key/release?api-version=7.4");
         let out = Command::new("curl")
-            .args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", "POST", "-H", "content-type: application/json", "--data", &body, &url])
+            .args([
+                "-s",
+                "-o",
+                "-",
+                "-w",
+                "\n%{http_code}",
+                "-X",
+                "POST",
+                "-H",
+                "content-type: application/json",
+                "--data",
+                &body,
+                &url,
+            ])
             .output()
             .expect("curl");
         let text = String::from_utf8_lossy(&out.stdout).to_string();
@@ -373,7 +408,11 @@ fn serve_releases_keys_to_attested_tokens() {
     assert_eq!(v["value"].as_str().unwrap().split('.').count(), 3, "a JWS");
     let mut forged = token.trim().to_string();
     forged.pop();
-    forged.push(if token.trim().ends_with('A') { 'B' } else { 'A' });
+    forged.push(if token.trim().ends_with('A') {
+        'B'
+    } else {
+        'A'
+    });
     let (code, _) = release(&forged);
     assert_eq!(code, "400", "a token whose signature fails is refused");
 }

@@ -487,7 +487,13 @@ pub async fn serve_app_tls(
 ) -> Result<(), Error> {
     let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert_pem, key_pem)
         .await
-        .map_err(|e| Error::with_source(ErrorCode::InitializationFailed, "loading the TLS certificate and key", e))?;
+        .map_err(|e| {
+            Error::with_source(
+                ErrorCode::InitializationFailed,
+                "loading the TLS certificate and key",
+                e,
+            )
+        })?;
     let handle = axum_server::Handle::new();
     let h = handle.clone();
     tokio::spawn(async move {

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
-use tee_attest_core::{Error, ErrorCode, Result};
 use std::sync::Arc;
+use tee_attest_core::{Error, ErrorCode, Result};
 
 use tee_attest_keyrelease::service::{router as release_router, ReleaseState};
 use tee_attest_keyrelease::KeyStore;
@@ -97,8 +97,12 @@ pub fn run(args: ServeArgs) -> Result<()> {
     // its responses with the verifier's key.
     let store = Arc::new(KeyStore::open_in(&dir)?);
     let jwks = Jwks::parse(verifier.jwks().to_string().as_bytes())?;
-    let validator = Arc::new(TokenValidator::with_jwks(Some(&issuer), jwks).allow_mock(args.trust_mock));
-    let signer = TokenSigner::from_parts(verifier.signer().pkcs8(), verifier.signer().cert_der().to_vec())?;
+    let validator =
+        Arc::new(TokenValidator::with_jwks(Some(&issuer), jwks).allow_mock(args.trust_mock));
+    let signer = TokenSigner::from_parts(
+        verifier.signer().pkcs8(),
+        verifier.signer().cert_der().to_vec(),
+    )?;
     let release = ReleaseState::new(store, validator, signer, &issuer);
     let app = router(state).merge(release_router(release));
     let rt = common::runtime()?;
