@@ -377,30 +377,15 @@ fn serve_releases_keys_to_attested_tokens() {
     );
     let token = String::from_utf8(out.stdout).unwrap();
 
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let http = reqwest::Client::new();
     let release = |target: &str| {
-        let body =
-            serde_json::json!({"target": target.trim(), "enc": "RSA_AES_KEY_WRAP_256"}).to_string();
+        let body = serde_json::json!({"target": target.trim(), "enc": "RSA_AES_KEY_WRAP_256"});
         let url = format!("{base}/keys/disk-key/release?api-version=7.4");
-        let out = Command::new("curl")
-            .args([
-                "-s",
-                "-o",
-                "-",
-                "-w",
-                "\n%{http_code}",
-                "-X",
-                "POST",
-                "-H",
-                "content-type: application/json",
-                "--data",
-                &body,
-                &url,
-            ])
-            .output()
-            .expect("curl");
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let (body, code) = text.rsplit_once('\n').unwrap();
-        (code.to_string(), body.to_string())
+        rt.block_on(async {
+            let r = http.post(url).json(&body).send().await.unwrap();
+            (r.status().as_u16().to_string(), r.text().await.unwrap())
+        })
     };
     let (code, body) = release(&token);
     assert_eq!(code, "200", "{body}");
