@@ -137,8 +137,10 @@ fn down(dir: PathBuf) -> Result<()> {
         ));
     };
     if alive(pid) {
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
+        // The shell's builtin `kill`: present wherever `sh` is (the
+        // procps binary may not be installed).
+        let status = std::process::Command::new("sh")
+            .args(["-c", &format!("kill -TERM {pid}")])
             .status()
             .map_err(io("running kill".into()))?;
         if !status.success() {
