@@ -408,24 +408,11 @@ impl KeyStore {
     /// Create key `name` (version 1) of `spec` with a release policy (SKR
     /// JSON, checked). Code 8 if it exists, 9 if the policy does not parse.
     pub fn create(&self, name: &str, spec: KeySpec, policy: &str) -> Result<KeyInfo> {
+        // Cheap checks before the (slow, for RSA) key generation.
         check_name(name)?;
         ReleasePolicy::parse(policy)?;
         let (material, public) = generate_key(spec)?;
-        let conn = self.conn()?;
-        if latest_version(&conn, name)?.is_some() {
-            return Err(KeyReleaseError::KeyExists(name.to_string()));
-        }
-        self.insert(
-            &conn,
-            NewVersion {
-                name,
-                version: 1,
-                spec,
-                policy,
-                material: &material,
-                public_jwk: &public,
-            },
-        )
+        self.import(name, spec, &material, public, policy)
     }
 
     /// Import existing material (`oct`: 32 raw bytes; RSA/EC: PKCS#8) as

@@ -146,7 +146,12 @@ impl Collateral {
     /// intermediates and roots, and the first CRL.
     pub fn from_bundle(bundle: &CertBundle, req: &CollateralRequest, source: &str) -> Option<Self> {
         let leaf = bundle.leaves.iter().find(|c| req.matches(c))?;
-        Some(Self {
+        Some(Self::with_leaf(leaf, bundle, source))
+    }
+
+    /// Collateral of `leaf` with the bundle's intermediates, roots and first CRL.
+    pub(crate) fn with_leaf(leaf: &AmdCertificate, bundle: &CertBundle, source: &str) -> Self {
+        Self {
             leaf: Some(leaf.der().to_vec()),
             chain: bundle
                 .intermediates
@@ -157,7 +162,7 @@ impl Collateral {
             crl: bundle.crls.first().cloned(),
             tcbm: None,
             source: source.to_string(),
-        })
+        }
     }
 }
 

@@ -47,18 +47,10 @@ impl CollateralSource for EvidenceCerts {
         }
         // The evidence's own leaf, even when it does not match: verification
         // then says precisely what is wrong with it.
-        Ok(bundle.leaves.first().map(|leaf| Collateral {
-            leaf: Some(leaf.der().to_vec()),
-            chain: bundle
-                .intermediates
-                .iter()
-                .chain(bundle.roots.iter())
-                .map(|c| c.der().to_vec())
-                .collect(),
-            crl: bundle.crls.first().cloned(),
-            tcbm: None,
-            source: "evidence".into(),
-        }))
+        Ok(bundle
+            .leaves
+            .first()
+            .map(|leaf| Collateral::with_leaf(leaf, &bundle, "evidence")))
     }
 }
 
