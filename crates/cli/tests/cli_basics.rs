@@ -213,16 +213,10 @@ impl Drop for Serve {
     }
 }
 
-/// `serve` and `attest --verifier maa=URL` as separate processes: the MAA
-/// client posts AzureGuest evidence, the service seals the token to the
-/// vTPM's key, the client unseals it in the vTPM and validates it by OpenID
-/// discovery; `token verify` then checks it as a relying party.
-#[test]
-fn attest_through_the_maa_client_against_serve() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let _serve = Serve(
+/// `tee-attest serve --trust-mock` on 127.0.0.1:`port` with `data` as its
+/// data directory (and a fixed KEK for the key store), once it listens.
+fn start_serve(port: u16, data: &std::path::Path) -> Serve {
+    let serve = Serve(
         cli()
             .args([
                 "serve",
@@ -231,7 +225,8 @@ fn attest_through_the_maa_client_against_serve() {
                 &format!("127.0.0.1:{port}"),
                 "--data-dir",
             ])
-            .arg(dir.path().join("srv"))
+            .arg(data)
+            .env("TEE_ATTEST_KEK", "00".repeat(32))
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap(),
@@ -241,6 +236,19 @@ fn attest_through_the_maa_client_against_serve() {
         assert!(std::time::Instant::now() < deadline, "serve did not start");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    serve
+}
+
+/// `serve` and `attest --verifier maa=URL` as separate processes: the MAA
+/// client posts AzureGuest evidence, the service seals the token to the
+/// vTPM's key, the client unseals it in the vTPM and validates it by OpenID
+/// discovery; `token verify` then checks it as a relying party.
+#[test]
+fn attest_through_the_maa_client_against_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _serve = start_serve(port, &dir.path().join("srv"));
     let out = cli()
         .args([
             "attest",
@@ -339,26 +347,7 @@ fn serve_releases_keys_to_attested_tokens() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let _serve = Serve(
-        cli()
-            .args([
-                "serve",
-                "--trust-mock",
-                "--addr",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-            ])
-            .arg(&data)
-            .env("TEE_ATTEST_KEK", "00".repeat(32))
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "serve did not start");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let _serve = start_serve(port, &data);
     let out = cli()
         .args([
             "attest",
