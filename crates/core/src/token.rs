@@ -4,6 +4,9 @@
 //! Decoding here does **not** validate the signature: that is the relying
 //! party's job (the `maa` crate's validator). It only gives structure.
 
+use std::fmt;
+use std::sync::OnceLock;
+
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
@@ -20,18 +23,76 @@ pub const MOCK_EVIDENCE_CLAIM: &str = "x-tee-attest-mock-evidence";
 const MAX_TOKEN_BYTES: usize = 1024 * 1024;
 
 /// A JWT from a verifier: the raw text and its decoded header and claims.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// The header and claims are kept as JSON text and turned into
+/// [`Value`] trees on first access (once, then shared), so that a relying
+/// party that only needs the validator's checks, or its own typed view
+/// ([`AttestationToken::claims_as`]), does not pay for building them.
+#[derive(Clone)]
 pub struct AttestationToken {
     raw: String,
-    header: Value,
-    claims: Value,
+    header: LazyJson,
+    claims: LazyJson,
 }
+
+/// JSON text known to be an object, decoded into a [`Value`] on first use.
+#[derive(Clone)]
+struct LazyJson {
+    text: Box<[u8]>,
+    value: OnceLock<Value>,
+}
+
+impl LazyJson {
+    fn decoded(text: Vec<u8>, value: Value) -> Self {
+        Self {
+            text: text.into_boxed_slice(),
+            value: OnceLock::from(value),
+        }
+    }
+
+    fn lazy(text: Vec<u8>) -> Self {
+        Self {
+            text: text.into_boxed_slice(),
+            value: OnceLock::new(),
+        }
+    }
+
+    fn get(&self) -> &Value {
+        self.value.get_or_init(|| {
+            // The text was checked to be a JSON object by whoever built the
+            // token; should it not be, fail closed with an empty object
+            // (every typed accessor then answers `None`).
+            serde_json::from_slice(&self.text)
+                .ok()
+                .filter(Value::is_object)
+                .unwrap_or_else(|| Value::Object(Map::new()))
+        })
+    }
+}
+
+impl fmt::Debug for AttestationToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AttestationToken")
+            .field("header", self.header())
+            .field("claims", self.claims())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Two tokens are equal when their texts are: the decoded parts follow.
+impl PartialEq for AttestationToken {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw
+    }
+}
+
+impl Eq for AttestationToken {}
 
 fn jwt_error(msg: impl Into<String>) -> Error {
     Error::new(ErrorCode::JwtExtractionFailed, msg)
 }
 
-fn decode_part(part: &str, what: &str) -> Result<Value> {
+fn decode_part(part: &str, what: &str) -> Result<LazyJson> {
     let trimmed = part.trim_end_matches('=');
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(trimmed)
@@ -41,7 +102,7 @@ fn decode_part(part: &str, what: &str) -> Result<Value> {
     if !value.is_object() {
         return Err(jwt_error(format!("JWT {what} is not a JSON object")));
     }
-    Ok(value)
+    Ok(LazyJson::decoded(bytes, value))
 }
 
 impl AttestationToken {
@@ -73,15 +134,25 @@ impl AttestationToken {
         })
     }
 
-    /// A token from parts a validator has already decoded and checked (the
-    /// raw text, its header and its claims, both JSON objects), so that
-    /// nothing is decoded twice. Nothing is checked here.
-    pub fn from_decoded(raw: &str, header: Value, claims: Value) -> Self {
+    /// A token from parts a validator has already decoded and checked: the
+    /// raw text and the JSON texts of its header and claims, both checked
+    /// to be JSON objects. Nothing is checked here and nothing is decoded
+    /// until first asked for (a text that is not a JSON object after all
+    /// reads as an empty object).
+    pub fn from_checked_parts(raw: &str, header_json: Vec<u8>, claims_json: Vec<u8>) -> Self {
         Self {
             raw: raw.trim().to_string(),
-            header,
-            claims,
+            header: LazyJson::lazy(header_json),
+            claims: LazyJson::lazy(claims_json),
         }
+    }
+
+    /// The claims deserialized straight from their JSON text into the
+    /// caller's type, without building the [`Value`] tree (code 22 when
+    /// they do not fit `T`).
+    pub fn claims_as<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.claims.text)
+            .map_err(|e| jwt_error(format!("the claims do not have the expected shape: {e}")))
     }
 
     /// The token as received.
@@ -91,19 +162,19 @@ impl AttestationToken {
 
     /// The JOSE header.
     pub fn header(&self) -> &Value {
-        &self.header
+        self.header.get()
     }
 
     /// All claims.
     pub fn claims(&self) -> &Value {
-        &self.claims
+        self.claims.get()
     }
 
     /// A claim by a dotted path of names, e.g.
     /// `x-ms-isolation-tee.x-ms-compliance-status`.
     pub fn claim(&self, path: &str) -> Option<&Value> {
         path.split('.')
-            .try_fold(&self.claims, |v, name| v.as_object()?.get(name))
+            .try_fold(self.claims(), |v, name| v.as_object()?.get(name))
     }
 
     fn claim_str(&self, path: &str) -> Option<&str> {
@@ -267,6 +338,57 @@ mod tests {
             let e = AttestationToken::parse(bad).unwrap_err();
             assert_eq!(e.code(), ErrorCode::JwtExtractionFailed, "{bad}");
         }
+    }
+
+    #[test]
+    fn checked_parts_are_decoded_on_first_use() {
+        let t = sample();
+        let raw = t.raw().to_string();
+        let (h, rest) = raw.split_once('.').unwrap();
+        let p = rest.split_once('.').unwrap().0;
+        let d = |s: &str| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(s)
+                .unwrap()
+        };
+        let lazy = AttestationToken::from_checked_parts(&raw, d(h), d(p));
+        assert_eq!(lazy, t);
+        assert_eq!(lazy.claims(), t.claims());
+        assert_eq!(lazy.header(), t.header());
+        assert_eq!(lazy.compliance_status(), Some("azure-compliant-cvm"));
+        let clone = lazy.clone();
+        assert_eq!(clone.nonce(), Some("QURFMDEwMQ=="));
+        assert!(format!("{lazy:?}").contains("azure-compliant-cvm"));
+    }
+
+    #[test]
+    fn unchecked_text_reads_as_an_empty_object() {
+        let t = AttestationToken::from_checked_parts("x.y.z", b"[1]".to_vec(), b"{".to_vec());
+        assert_eq!(t.claims(), &Value::Object(Map::new()));
+        assert_eq!(t.header(), &Value::Object(Map::new()));
+        assert_eq!(t.issuer(), None);
+        assert!(!t.is_mock_evidence());
+        let e = t.claims_as::<Value>().unwrap_err();
+        assert_eq!(e.code(), ErrorCode::JwtExtractionFailed);
+    }
+
+    #[test]
+    fn claims_as_reads_a_typed_view() {
+        #[derive(serde::Deserialize)]
+        struct View {
+            iss: String,
+            secureboot: bool,
+        }
+        let v: View = sample().claims_as().unwrap();
+        assert_eq!(v.iss, "https://x.attest.azure.net");
+        assert!(v.secureboot);
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Wrong {
+            iss: u32,
+        }
+        let e = sample().claims_as::<Wrong>().unwrap_err();
+        assert_eq!(e.code(), ErrorCode::JwtExtractionFailed);
     }
 
     proptest! {

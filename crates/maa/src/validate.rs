@@ -18,15 +18,22 @@
 //!
 //! Time checks come before the key lookup so that stale tokens never make
 //! the validator fetch keys.
+//!
+//! Cost: the RS256 signature dominates. Header and payload are decoded
+//! (SIMD base64url) and walked once each without building a tree — only the
+//! members the checks read are decoded — and JWKS keys are parsed once
+//! (aws-lc-rs) when the set is loaded. The token returned holds the checked
+//! JSON texts; its `Value` trees are built on first use. Figures in
+//! `docs/PERFORMANCE.md` (`benches/verify.rs`, `validate/*`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tee_attest_core::{AttestationToken, MOCK_EVIDENCE_CLAIM};
@@ -75,11 +82,29 @@ impl Clock for FixedClock {
     }
 }
 
-/// A JWKS key as trusted for verification: usable, or why not.
+/// A JWKS key as trusted for verification: parsed once for RS256
+/// (aws-lc-rs), or why it cannot be used.
 #[derive(Debug, Clone)]
 enum TrustedKey {
-    Rsa(RsaPublic),
+    Rsa(Arc<ParsedPublicKey>),
     Unusable(String),
+}
+
+impl TrustedKey {
+    fn rsa(key: &RsaPublic) -> Self {
+        if rsa_bits(key) < MIN_RSA_BITS {
+            return Self::Unusable(format!("{}-bit RSA is too small", rsa_bits(key)));
+        }
+        match key
+            .to_pkcs1_der()
+            .map_err(|e| e.to_string())
+            .and_then(|der| {
+                ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, der).map_err(|e| e.to_string())
+            }) {
+            Ok(parsed) => Self::Rsa(Arc::new(parsed)),
+            Err(e) => Self::Unusable(format!("not a usable RSA key: {e}")),
+        }
+    }
 }
 
 /// A parsed JSON Web Key Set: keys by `kid`.
@@ -112,7 +137,7 @@ impl Jwks {
                 .unwrap_or_default()
                 .to_string();
             let key = match trusted_key(jwk) {
-                Ok(k) => TrustedKey::Rsa(k),
+                Ok(k) => TrustedKey::rsa(&k),
                 Err(reason) => TrustedKey::Unusable(reason),
             };
             // A kid listed twice is ambiguous: keep it unusable.
@@ -133,7 +158,7 @@ impl Jwks {
         Self {
             keys: keys
                 .into_iter()
-                .map(|(k, v)| (k, TrustedKey::Rsa(v)))
+                .map(|(k, v)| (k, TrustedKey::rsa(&v)))
                 .collect(),
         }
     }
@@ -220,7 +245,8 @@ fn trusted_key(jwk: &Value) -> Result<RsaPublic, String> {
     Ok(key)
 }
 
-/// JSON parsed refusing duplicate member names at any depth.
+/// A JSON value decoded into a [`Value`], refusing duplicate member names
+/// at any depth (for the few members the validator reads).
 struct Strict(Value);
 
 impl<'de> Deserialize<'de> for Strict {
@@ -283,39 +309,255 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 }
 
-fn strict_object(
+/// A member name, borrowed from the JSON text unless it had escapes.
+type Name<'de> = Cow<'de, str>;
+
+struct NameSeed;
+
+impl<'de> DeserializeSeed<'de> for NameSeed {
+    type Value = Name<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Name<'de>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NameSeed {
+    type Value = Name<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Name<'de>, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Name<'de>, E> {
+        Ok(Cow::Owned(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Name<'de>, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// The member names of the objects being walked, innermost last: each
+/// object pushes its names above its parent's and pops them when done, so
+/// one buffer serves a whole document.
+type NameStack<'de> = Vec<Name<'de>>;
+
+/// Refuses a duplicate among the names of the object that starts at
+/// `from` on the stack (compared decoded, so that an escaped spelling of a
+/// name is the same name), then pops them.
+fn close_object<'de, E: de::Error>(names: &mut NameStack<'de>, from: usize) -> Result<(), E> {
+    let own = &mut names[from..];
+    // By length first: cheap, and it separates most names (MAA's share
+    // long prefixes such as `x-ms-`) without comparing their bytes.
+    own.sort_unstable_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+    if let Some(w) = own.windows(2).find(|w| w[0] == w[1]) {
+        return Err(E::custom(format_args!("duplicate member {:?}", w[0])));
+    }
+    names.truncate(from);
+    Ok(())
+}
+
+/// What a [`Walk`] keeps of the value it walks.
+#[derive(Clone, Copy, PartialEq)]
+enum Keep {
+    /// Nothing.
+    Nothing,
+    /// `x-ms-runtime`: the nonces of its `client-payload`.
+    RuntimeNonces,
+    /// `client-payload`: the string values of its members named `nonce`
+    /// (any case).
+    PayloadNonces,
+}
+
+/// A JSON value walked without being built: numbers are parsed (so that
+/// whatever later decodes the text into a [`Value`] accepts it), strings
+/// are not copied, and duplicate member names are refused at any depth.
+struct Walk<'a, 'de> {
+    names: &'a mut NameStack<'de>,
+    keep: Keep,
+    nonces: &'a mut Vec<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for Walk<'_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Walk<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        if v.is_finite() {
+            Ok(())
+        } else {
+            Err(E::custom("not a finite number"))
+        }
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq
+            .next_element_seed(Walk {
+                names: &mut *self.names,
+                keep: Keep::Nothing,
+                nonces: &mut *self.nonces,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let from = self.names.len();
+        while let Some(name) = map.next_key_seed(NameSeed)? {
+            let keep = match self.keep {
+                Keep::RuntimeNonces if name == "client-payload" => Keep::PayloadNonces,
+                Keep::PayloadNonces if name.eq_ignore_ascii_case("nonce") => {
+                    if let Value::String(n) = map.next_value::<Strict>()?.0 {
+                        self.nonces.push(n);
+                    }
+                    self.names.push(name);
+                    continue;
+                }
+                _ => Keep::Nothing,
+            };
+            self.names.push(name);
+            map.next_value_seed(Walk {
+                names: &mut *self.names,
+                keep,
+                nonces: &mut *self.nonces,
+            })?;
+        }
+        close_object(self.names, from)
+    }
+}
+
+/// The members of a JSON object the validator reads.
+struct Picked<const N: usize> {
+    /// The members named in [`Pick::wanted`], decoded, in its order.
+    values: [Option<Value>; N],
+    /// The nonces of `x-ms-runtime.client-payload`.
+    payload_nonces: Vec<String>,
+}
+
+/// A JSON object walked as [`Walk`] does, with the members named in
+/// `wanted` decoded ([`Strict`]) and the client payload's nonces kept.
+struct Pick<const N: usize> {
+    wanted: [&'static str; N],
+}
+
+impl<'de, const N: usize> DeserializeSeed<'de> for Pick<N> {
+    type Value = Picked<N>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, const N: usize> Visitor<'de> for Pick<N> {
+    type Value = Picked<N>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = Picked {
+            values: std::array::from_fn(|_| None),
+            payload_nonces: Vec::new(),
+        };
+        let mut names = NameStack::with_capacity(64);
+        while let Some(name) = map.next_key_seed(NameSeed)? {
+            if let Some(i) = self.wanted.iter().position(|w| *w == name) {
+                out.values[i] = Some(map.next_value::<Strict>()?.0);
+            } else {
+                let keep = if name == "x-ms-runtime" {
+                    Keep::RuntimeNonces
+                } else {
+                    Keep::Nothing
+                };
+                // The top-level names stay below the nested objects'.
+                let top = names.len();
+                names.push(name);
+                map.next_value_seed(Walk {
+                    names: &mut names,
+                    keep,
+                    nonces: &mut out.payload_nonces,
+                })?;
+                debug_assert_eq!(names.len(), top + 1);
+                continue;
+            }
+            names.push(name);
+        }
+        close_object(&mut names, 0)?;
+        Ok(out)
+    }
+}
+
+/// Decodes a base64url part, checks that it is a UTF-8 JSON object with
+/// unique member names at any depth, and returns its JSON text with the
+/// members the validator reads.
+fn checked_object<const N: usize>(
     part: &str,
     check: TokenCheck,
     what: &str,
-) -> Result<Map<String, Value>, MaaError> {
-    let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| {
+    wanted: [&'static str; N],
+) -> Result<(Vec<u8>, Picked<N>), MaaError> {
+    let bytes = b64url_decode(part).ok_or_else(|| {
         MaaError::rejected(TokenCheck::Format, format!("the {what} is not base64url"))
     })?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| MaaError::rejected(check, format!("the {what} is not UTF-8")))?;
-    let Strict(v) = serde_json::from_str(text).map_err(|e| {
+    let not_json = |e: serde_json::Error| {
         MaaError::rejected(check, format!("the {what} is not acceptable JSON: {e}"))
-    })?;
-    match v {
-        Value::Object(m) => Ok(m),
-        _ => Err(MaaError::rejected(
+    };
+    if !text.trim_start().starts_with('{') {
+        return Err(MaaError::rejected(
             check,
             format!("the {what} is not a JSON object"),
-        )),
+        ));
     }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let picked = Pick { wanted }.deserialize(&mut de).map_err(not_json)?;
+    de.end().map_err(not_json)?;
+    Ok((bytes, picked))
 }
 
-fn is_b64url(s: &str) -> bool {
-    s.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+/// Strict unpadded base64url (no padding, no other alphabet, canonical
+/// trailing bits), SIMD-accelerated: decoding the header and payload is
+/// the largest cost of validation after the signature.
+fn b64url_decode(s: &str) -> Option<Vec<u8>> {
+    base64_simd::URL_SAFE_NO_PAD.decode_to_vec(s).ok()
 }
 
 fn normalize_issuer(s: &str) -> &str {
     s.trim_end_matches('/')
 }
 
-fn time_claim(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, MaaError> {
-    match claims.get(name) {
+fn time_claim(claim: Option<&Value>, name: &str) -> Result<Option<i64>, MaaError> {
+    match claim {
         None => Ok(None),
         Some(v) => {
             let t = v
@@ -342,25 +584,6 @@ fn nonce_matches(claim: &str, expected: &[u8]) -> bool {
         return true;
     }
     b64::decode_any(claim).is_some_and(|d| forms.contains(&d.as_slice()))
-}
-
-fn token_nonces(claims: &Map<String, Value>) -> Vec<&str> {
-    let mut out = Vec::new();
-    if let Some(n) = claims.get("nonce").and_then(Value::as_str) {
-        out.push(n);
-    }
-    if let Some(p) = claims
-        .get("x-ms-runtime")
-        .and_then(|r| r.get("client-payload"))
-        .and_then(Value::as_object)
-    {
-        out.extend(
-            p.iter()
-                .filter(|(k, _)| k.eq_ignore_ascii_case("nonce"))
-                .filter_map(|(_, v)| v.as_str()),
-        );
-    }
-    out
 }
 
 /// Where the validator's keys come from.
@@ -505,11 +728,11 @@ impl TokenValidator {
     ) -> Result<AttestationToken, MaaError> {
         let parsed = self.precheck(token)?;
         let key = self.key_for(parsed.kid.as_deref()).await?;
-        self.finish(token, parsed, &key, expected_nonce)
+        self.finish(parsed, &key, expected_nonce)
     }
 
     /// Structure, header and time/issuer checks: everything that needs no key.
-    fn precheck(&self, token: &str) -> Result<Parsed, MaaError> {
+    fn precheck<'t>(&self, token: &'t str) -> Result<Parsed<'t>, MaaError> {
         let token = token.trim_matches(|c: char| c.is_ascii_whitespace());
         if token.len() > self.max_token_bytes {
             return Err(MaaError::rejected(
@@ -521,22 +744,37 @@ impl TokenValidator {
                 ),
             ));
         }
-        let parts: Vec<&str> = token.split('.').collect();
-        if parts.len() != 3 {
+        let segments = || token.split('.').count();
+        let Some((message, s)) = token.rsplit_once('.') else {
             return Err(MaaError::rejected(
                 TokenCheck::Format,
-                format!("{} segments instead of 3", parts.len()),
+                "1 segment instead of 3",
             ));
-        }
-        let (h, p, s) = (parts[0], parts[1], parts[2]);
-        if h.is_empty() || p.is_empty() || !is_b64url(h) || !is_b64url(p) {
+        };
+        let too_many = || {
+            MaaError::rejected(
+                TokenCheck::Format,
+                format!("{} segments instead of 3", segments()),
+            )
+        };
+        let Some((h, p)) = message.split_once('.') else {
+            return Err(too_many());
+        };
+        if h.is_empty() || p.is_empty() {
             return Err(MaaError::rejected(
                 TokenCheck::Format,
                 "header and payload must be non-empty unpadded base64url",
             ));
         }
-        let header = strict_object(h, TokenCheck::Header, "header")?;
-        match header.get("alg").and_then(Value::as_str) {
+        // Base64url decoding refuses padding and any other alphabet.
+        let (header_json, header) = checked_object(
+            h,
+            TokenCheck::Header,
+            "header",
+            ["alg", "typ", "crit", "kid"],
+        )?;
+        let [alg, typ, crit, kid] = header.values;
+        match alg.as_ref().and_then(Value::as_str) {
             Some("RS256") => {}
             other => {
                 return Err(MaaError::rejected(
@@ -545,7 +783,7 @@ impl TokenValidator {
                 ))
             }
         }
-        if let Some(typ) = header.get("typ") {
+        if let Some(typ) = typ {
             if !typ.as_str().is_some_and(|t| t.eq_ignore_ascii_case("JWT")) {
                 return Err(MaaError::rejected(
                     TokenCheck::Type,
@@ -553,7 +791,7 @@ impl TokenValidator {
                 ));
             }
         }
-        if header.contains_key("crit") {
+        if crit.is_some() {
             return Err(MaaError::rejected(
                 TokenCheck::Critical,
                 "critical header extensions are not supported",
@@ -565,15 +803,12 @@ impl TokenValidator {
                 "the token carries no signature",
             ));
         }
-        if !is_b64url(s) {
-            return Err(MaaError::rejected(
-                TokenCheck::Format,
-                "the signature is not base64url",
-            ));
-        }
-        let kid = match header.get("kid") {
+        let signature = b64url_decode(s).ok_or_else(|| {
+            MaaError::rejected(TokenCheck::Format, "the signature is not base64url")
+        })?;
+        let kid = match kid {
             None => None,
-            Some(Value::String(k)) => Some(k.clone()),
+            Some(Value::String(k)) => Some(k),
             Some(other) => {
                 return Err(MaaError::rejected(
                     TokenCheck::Header,
@@ -581,9 +816,32 @@ impl TokenValidator {
                 ))
             }
         };
-        let claims = strict_object(p, TokenCheck::Claims, "payload")?;
+        // A dot in the payload (more than three segments) fails its
+        // base64url decoding, and is reported as such.
+        let (claims_json, claims) = checked_object(
+            p,
+            TokenCheck::Claims,
+            "payload",
+            [
+                "iss",
+                "exp",
+                "nbf",
+                "iat",
+                "x-ms-ver",
+                MOCK_EVIDENCE_CLAIM,
+                "nonce",
+            ],
+        )
+        .map_err(|e| if p.contains('.') { too_many() } else { e })?;
+        let [iss, exp, nbf, iat, ver, mock, nonce] = claims.values;
+        // The token's nonces: its `nonce` claim, and the members named
+        // `nonce` (any case) of `x-ms-runtime.client-payload`.
+        let mut nonces = claims.payload_nonces;
+        if let Some(Value::String(n)) = nonce {
+            nonces.insert(0, n);
+        }
         if let Some(want) = &self.issuer {
-            match claims.get("iss").and_then(Value::as_str) {
+            match iss.as_ref().and_then(Value::as_str) {
                 Some(iss) if normalize_issuer(iss) == want => {}
                 Some(iss) => {
                     return Err(MaaError::rejected(
@@ -596,7 +854,7 @@ impl TokenValidator {
         }
         let now = self.clock.now_unix();
         let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(300);
-        let exp = time_claim(&claims, "exp")?
+        let exp = time_claim(exp.as_ref(), "exp")?
             .ok_or_else(|| MaaError::rejected(TokenCheck::MissingExpiry, "no `exp` claim"))?;
         if now >= exp.saturating_add(leeway) {
             return Err(MaaError::rejected(
@@ -604,8 +862,8 @@ impl TokenValidator {
                 format!("expired at {exp}; now is {now}"),
             ));
         }
-        for name in ["nbf", "iat"] {
-            if let Some(t) = time_claim(&claims, name)? {
+        for (name, claim) in [("nbf", &nbf), ("iat", &iat)] {
+            if let Some(t) = time_claim(claim.as_ref(), name)? {
                 if now.saturating_add(leeway) < t {
                     return Err(MaaError::rejected(
                         TokenCheck::NotYetValid,
@@ -615,13 +873,19 @@ impl TokenValidator {
             }
         }
         Ok(Parsed {
+            token,
+            message,
+            signature,
             kid,
-            header,
-            claims,
+            header_json,
+            claims_json,
+            has_version: ver.as_ref().is_some_and(Value::is_string),
+            mock: mock.as_ref().and_then(Value::as_bool) == Some(true),
+            nonces,
         })
     }
 
-    async fn key_for(&self, kid: Option<&str>) -> Result<RsaPublic, MaaError> {
+    async fn key_for(&self, kid: Option<&str>) -> Result<Arc<ParsedPublicKey>, MaaError> {
         let mut cache = self.cache.lock().await;
         let missing = cache.jwks.lookup(kid).is_none();
         if let KeySource::Discovery { http } = &self.source {
@@ -650,7 +914,7 @@ impl TokenValidator {
             .map(|e| format!(" (the last JWKS refresh failed: {e})"))
             .unwrap_or_default();
         match cache.jwks.lookup(kid) {
-            Some(TrustedKey::Rsa(k)) => Ok(k.clone()),
+            Some(TrustedKey::Rsa(k)) => Ok(Arc::clone(k)),
             Some(TrustedKey::Unusable(reason)) => Err(MaaError::rejected(
                 TokenCheck::Key,
                 format!("the JWKS key {kid:?} is unusable: {reason}"),
@@ -669,72 +933,69 @@ impl TokenValidator {
 
     fn finish(
         &self,
-        token: &str,
-        parsed: Parsed,
-        key: &RsaPublic,
+        parsed: Parsed<'_>,
+        key: &ParsedPublicKey,
         expected_nonce: Option<&[u8]>,
     ) -> Result<AttestationToken, MaaError> {
-        let token = token.trim_matches(|c: char| c.is_ascii_whitespace());
-        let (message, signature) = token
-            .rsplit_once('.')
-            .ok_or_else(|| MaaError::rejected(TokenCheck::Format, "no signature segment"))?;
-        let dk = jsonwebtoken::DecodingKey::from_rsa_raw_components(&key.n, &key.e);
-        let ok = jsonwebtoken::crypto::verify(
-            signature,
-            message.as_bytes(),
-            &dk,
-            jsonwebtoken::Algorithm::RS256,
-        )
-        .unwrap_or(false);
-        if !ok {
+        if key
+            .verify_sig(parsed.message.as_bytes(), &parsed.signature)
+            .is_err()
+        {
             return Err(MaaError::rejected(
                 TokenCheck::Signature,
                 "the signature does not verify",
             ));
         }
-        let claims = &parsed.claims;
-        if !claims.get("x-ms-ver").is_some_and(Value::is_string) {
+        if !parsed.has_version {
             return Err(MaaError::rejected(
                 TokenCheck::Version,
                 "no `x-ms-ver` claim",
             ));
         }
-        if claims.get(MOCK_EVIDENCE_CLAIM).and_then(Value::as_bool) == Some(true)
-            && !self.allow_mock
-        {
+        if parsed.mock && !self.allow_mock {
             return Err(MaaError::rejected(
                 TokenCheck::MockEvidence,
                 "the token comes from mock evidence and mock roots are not trusted",
             ));
         }
         if let Some(expected) = expected_nonce {
-            let found = token_nonces(claims);
-            if found.is_empty() {
+            if parsed.nonces.is_empty() {
                 return Err(MaaError::rejected(
                     TokenCheck::Nonce,
                     "the token carries no nonce",
                 ));
             }
-            if !found.iter().any(|n| nonce_matches(n, expected)) {
+            if !parsed.nonces.iter().any(|n| nonce_matches(n, expected)) {
                 return Err(MaaError::rejected(
                     TokenCheck::Nonce,
                     "the token's nonce is not the one expected",
                 ));
             }
         }
-        // Both parts were decoded (strictly) and checked above: reuse them.
-        Ok(AttestationToken::from_decoded(
-            token,
-            Value::Object(parsed.header),
-            Value::Object(parsed.claims),
+        // Both parts were decoded and checked above (JSON objects, unique
+        // names): hand their texts over, to be turned into values on use.
+        Ok(AttestationToken::from_checked_parts(
+            parsed.token,
+            parsed.header_json,
+            parsed.claims_json,
         ))
     }
 }
 
-struct Parsed {
+/// What the key-less checks found.
+struct Parsed<'t> {
+    /// The token without surrounding whitespace.
+    token: &'t str,
+    /// `header.payload`, the signed bytes.
+    message: &'t str,
+    signature: Vec<u8>,
     kid: Option<String>,
-    header: Map<String, Value>,
-    claims: Map<String, Value>,
+    header_json: Vec<u8>,
+    claims_json: Vec<u8>,
+    has_version: bool,
+    mock: bool,
+    /// The `nonce` claim and the client payload's nonces.
+    nonces: Vec<String>,
 }
 
 fn origin(u: &reqwest::Url) -> (String, Option<String>, Option<u16>) {

@@ -390,6 +390,96 @@ async fn attack_duplicate_names() {
 }
 
 #[tokio::test]
+async fn attack_duplicates_spelled_with_escapes_or_deep_in_the_payload() {
+    let body = claims().to_string();
+    let signed = |payload: &str| {
+        sign_raw(
+            header().to_string().as_bytes(),
+            payload.as_bytes(),
+            signing_key(),
+            &RSA_PKCS1_SHA256,
+        )
+    };
+    // `\u0069ss` is `iss`: the same name, whatever its spelling.
+    let escaped = format!(
+        "{},\"\\u0069ss\":\"https://evil.example\"}}",
+        &body[..body.len() - 1]
+    );
+    assert_refused(&signed(&escaped), None, TokenCheck::Claims).await;
+    // A second nonce inside the client payload, two levels down.
+    let deep = body.replace(
+        r#""nonce":"QURFMDEwMQ==""#,
+        r#""nonce":"QURFMDEwMQ==","nonce":"ZXZpbA==""#,
+    );
+    assert_ne!(deep, body);
+    assert_refused(&signed(&deep), Some(b"ADE0101"), TokenCheck::Claims).await;
+    // Inside an array of objects.
+    let in_array = format!(
+        "{},\"keys\":[{{\"kid\":\"a\"}},{{\"kid\":\"b\",\"kid\":\"c\"}}]}}",
+        &body[..body.len() - 1]
+    );
+    assert_refused(&signed(&in_array), None, TokenCheck::Claims).await;
+    // A number no JSON decoder can hold: refused now, not on first use.
+    let huge = format!("{},\"big\":1e999}}", &body[..body.len() - 1]);
+    assert_refused(&signed(&huge), None, TokenCheck::Claims).await;
+    // Trailing data after the object.
+    assert_refused(&signed(&format!("{body} {{}}")), None, TokenCheck::Claims).await;
+}
+
+#[tokio::test]
+async fn the_returned_token_holds_exactly_the_signed_claims() {
+    let mut c = claims();
+    c["x-ms-isolation-tee"] = json!({"x-ms-attestation-type": "sevsnpvm",
+        "x-ms-runtime": {"keys": [{"kid": "HCLAkPub", "kty": "RSA"}], "vm-configuration": {"secure-boot": true}}});
+    c["escaped"] = json!("a\"b\\c\u{e9}");
+    c["list"] = json!([1, -2, 3.5, null, true, {"x": [[]]}]);
+    let t = validator()
+        .validate(&sign_json(&header(), &c, signing_key()), None)
+        .await
+        .unwrap();
+    assert_eq!(t.claims(), &c);
+    assert_eq!(t.header(), &header());
+    assert_eq!(t.secure_boot(), Some(true));
+    #[derive(serde::Deserialize)]
+    struct Typed {
+        iss: String,
+        exp: i64,
+    }
+    let typed: Typed = t.claims_as().unwrap();
+    assert_eq!(
+        (typed.iss.as_str(), typed.exp),
+        (ISSUER, c["exp"].as_i64().unwrap())
+    );
+}
+
+#[tokio::test]
+async fn nonces_are_found_in_any_case_and_only_in_the_client_payload() {
+    for (key, ok) in [
+        ("nonce", true),
+        ("Nonce", true),
+        ("NONCE", true),
+        ("nonces", false),
+    ] {
+        let t = with_claims(|c| {
+            c["x-ms-runtime"] = json!({"client-payload": {key: "QURFMDEwMQ=="}});
+        });
+        let r = validator().validate(&t, Some(b"ADE0101")).await;
+        assert_eq!(r.is_ok(), ok, "{key}: {r:?}");
+    }
+    // A nonce elsewhere in the runtime claims, or a client payload that is
+    // not an object, is not the token's nonce.
+    for runtime in [
+        json!({"keys": [{"nonce": "QURFMDEwMQ=="}], "client-payload": {}}),
+        json!({"client-payload": [{"nonce": "QURFMDEwMQ=="}]}),
+        json!([{"client-payload": {"nonce": "QURFMDEwMQ=="}}]),
+        json!({"other": {"client-payload": {"nonce": "QURFMDEwMQ=="}}}),
+    ] {
+        let t = with_claims(|c| c["x-ms-runtime"] = runtime.clone());
+        assert_refused(&t, Some(b"ADE0101"), TokenCheck::Nonce).await;
+    }
+}
+
+#[tokio::test]
 async fn attack_wrong_typ() {
     assert_refused(
         &with_header(|h| h["typ"] = json!("at+jwt")),
@@ -782,6 +872,29 @@ mod props {
             let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
             let r = rt.block_on(validator().validate(&s, None));
             prop_assert!(r.is_err());
+        }
+
+        /// Mutated payloads, validly signed: never a panic, and a token
+        /// accepted holds exactly what a strict JSON decoder reads.
+        #[test]
+        fn signed_mutated_payloads_are_refused_or_read_exactly(
+            pos in 0usize..400,
+            byte in any::<u8>(),
+        ) {
+            let mut body = claims().to_string().into_bytes();
+            let i = pos % body.len();
+            body[i] = byte;
+            let t = sign_raw(
+                header().to_string().as_bytes(),
+                &body,
+                signing_key(),
+                &RSA_PKCS1_SHA256,
+            );
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            if let Ok(tok) = rt.block_on(validator().validate(&t, None)) {
+                let strict: Value = serde_json::from_slice(&body).unwrap();
+                prop_assert_eq!(tok.claims(), &strict);
+            }
         }
     }
 }

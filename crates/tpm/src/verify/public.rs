@@ -65,6 +65,26 @@ impl RsaPublic {
         self.n.len()
     }
 
+    /// The key as a DER PKCS#1 `RSAPublicKey` (what aws-lc-rs parses for
+    /// RSA signature verification). Fails only for an empty modulus or
+    /// exponent.
+    pub fn to_pkcs1_der(&self) -> Result<Vec<u8>, TpmError> {
+        use rsa::pkcs1::der::asn1::UintRef;
+        use rsa::pkcs1::der::Encode;
+        let malformed = |e: rsa::pkcs1::der::Error| TpmError::Malformed {
+            structure: "RSA public key",
+            field: "n/e",
+            offset: 0,
+            reason: e.to_string(),
+        };
+        rsa::pkcs1::RsaPublicKey {
+            modulus: UintRef::new(&self.n).map_err(malformed)?,
+            public_exponent: UintRef::new(&self.e).map_err(malformed)?,
+        }
+        .to_der()
+        .map_err(malformed)
+    }
+
     /// A key from a PEM `PUBLIC KEY` (SubjectPublicKeyInfo) or
     /// `RSA PUBLIC KEY` (PKCS#1).
     pub fn from_pem(pem: &str) -> Result<Self, TpmError> {
