@@ -200,6 +200,47 @@ struct Stream {
 }
 
 impl Stream {
+    /// Seals chunk `index` of `plain` into `out` (`plain.len() + 16` bytes:
+    /// ciphertext then tag) in one pass.
+    fn seal_chunk(&self, index: u64, last: bool, plain: &[u8], out: &mut [u8]) -> Result<()> {
+        let (ct, tag) = out.split_at_mut(plain.len());
+        self.key
+            .seal_out_of_place_scatter(
+                self.nonce(chunk_counter(index)?, last),
+                Aad::from(&self.aad),
+                plain,
+                ct,
+                &[],
+                tag,
+            )
+            .map_err(|_| BrokerError::EncryptFailed("AES-256-GCM seal".into()))
+    }
+
+    /// Opens chunk `index` (`sealed`: ciphertext then tag) into `out`
+    /// (`sealed.len() - 16` bytes) in one pass. On failure `out` holds
+    /// garbage the caller must not release.
+    fn open_chunk(&self, index: u64, last: bool, sealed: &[u8], out: &mut [u8]) -> Result<()> {
+        let counter = u32::try_from(index).map_err(|_| BrokerError::DecryptionFailed)?;
+        let (ct, tag) = sealed.split_at(sealed.len() - TAG_LEN);
+        self.key
+            .open_separate_gather(
+                self.nonce(counter, last),
+                Aad::from(&self.aad),
+                ct,
+                tag,
+                out,
+            )
+            .map_err(|_| BrokerError::DecryptionFailed)
+    }
+
+    /// The plaintext length of a ciphertext of `len` bytes, or `None` if no
+    /// plaintext has that ciphertext length.
+    fn plaintext_len(&self, len: usize) -> Option<usize> {
+        let full = self.chunk_size + TAG_LEN;
+        let (whole, rest) = (len / full, len % full);
+        (rest >= TAG_LEN).then(|| whole * self.chunk_size + rest - TAG_LEN)
+    }
+
     fn nonce(&self, counter: u32, last: bool) -> Nonce {
         let mut n = [0u8; 12];
         n[..NONCE_PREFIX_LEN].copy_from_slice(&self.prefix);
@@ -207,6 +248,12 @@ impl Stream {
         n[11] = u8::from(last);
         Nonce::assume_unique_for_key(n)
     }
+}
+
+fn chunk_counter(index: u64) -> Result<u32> {
+    u32::try_from(index).map_err(|_| {
+        BrokerError::InvalidInput("the data has more chunks than a nonce can count".into())
+    })
 }
 
 /// Reads until `buf` is full or the reader is at its end; returns the count.
@@ -295,13 +342,8 @@ impl EnvelopeEncryptor {
         (plaintext_len / cs + 1) * TAG_LEN as u64 + plaintext_len
     }
 
-    fn chunk_counter(index: u64) -> Result<u32> {
-        u32::try_from(index).map_err(|_| {
-            BrokerError::InvalidInput("the data has more chunks than a nonce can count".into())
-        })
-    }
-
-    /// Encrypt `data` in memory.
+    /// Encrypt `data` in memory: each chunk is sealed straight from `data`
+    /// into the returned buffer (one pass, no intermediate copy).
     pub fn encrypt(self, data: &[u8]) -> Result<Vec<u8>> {
         let total = usize::try_from(self.ciphertext_len(data.len() as u64))
             .map_err(|_| BrokerError::InvalidInput("data too large".into()))?;
@@ -309,23 +351,49 @@ impl EnvelopeEncryptor {
         out.try_reserve_exact(total)
             .map_err(|_| BrokerError::EncryptInit("cannot allocate the ciphertext"))?;
         let cs = self.stream.chunk_size;
+        let mut chunks = data.chunks(cs);
         let mut index = 0u64;
-        let mut rest = data;
         loop {
-            let last = rest.len() < cs;
-            let take = rest.len().min(cs);
+            let plain = chunks.next().unwrap_or_default();
+            let last = plain.len() < cs;
+            // Grown a chunk at a time (within the reserved capacity), so
+            // that the zero fill stays in cache just before the seal.
             let start = out.len();
-            out.extend_from_slice(&rest[..take]);
-            let nonce = self.stream.nonce(Self::chunk_counter(index)?, last);
-            let tag = self
-                .stream
-                .key
-                .seal_in_place_separate_tag(nonce, Aad::from(&self.stream.aad), &mut out[start..])
-                .map_err(|_| BrokerError::EncryptFailed("AES-256-GCM seal".into()))?;
-            out.extend_from_slice(tag.as_ref());
-            rest = &rest[take..];
+            out.resize(start + plain.len() + TAG_LEN, 0);
+            self.stream
+                .seal_chunk(index, last, plain, &mut out[start..])?;
             if last {
                 return Ok(out);
+            }
+            index += 1;
+        }
+    }
+
+    /// Encrypt `data`, held in memory, into `writer` one chunk at a time:
+    /// each chunk is sealed straight from `data` into a chunk-sized buffer
+    /// and written (memory: one chunk). Returns the plaintext length.
+    pub fn encrypt_to(self, data: &[u8], mut writer: impl Write) -> Result<u64> {
+        let cs = self.stream.chunk_size;
+        let mut buf = vec![0u8; cs + TAG_LEN];
+        let mut chunks = data.chunks(cs);
+        let mut index = 0u64;
+        loop {
+            let plain = chunks.next().unwrap_or_default();
+            let last = plain.len() < cs;
+            let out = &mut buf[..plain.len() + TAG_LEN];
+            self.stream.seal_chunk(index, last, plain, out)?;
+            writer
+                .write_all(out)
+                .map_err(|source| BrokerError::EncryptIo {
+                    what: "writing the output",
+                    source,
+                })?;
+            if last {
+                writer.flush().map_err(|source| BrokerError::EncryptIo {
+                    what: "writing the output",
+                    source,
+                })?;
+                return Ok(data.len() as u64);
             }
             index += 1;
         }
@@ -346,7 +414,7 @@ impl EnvelopeEncryptor {
                 }
             })?;
             let last = n < cs;
-            let nonce = self.stream.nonce(Self::chunk_counter(index)?, last);
+            let nonce = self.stream.nonce(chunk_counter(index)?, last);
             let tag = self
                 .stream
                 .key
@@ -431,41 +499,71 @@ impl EnvelopeDecryptor {
         })
     }
 
-    /// Decrypt a whole ciphertext in memory. Returns the plaintext only if
-    /// every chunk authenticated and none is missing; otherwise nothing
-    /// (the partial buffer is zeroized) and code 26.
+    /// Decrypt a whole ciphertext in memory: each chunk is opened straight
+    /// from `ciphertext` into the returned buffer (one pass). Returns the
+    /// plaintext only if every chunk authenticated and none is missing;
+    /// otherwise nothing (the partial buffer is zeroized) and code 26.
     pub fn decrypt(&self, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let len = self
+            .stream
+            .plaintext_len(ciphertext.len())
+            .ok_or(BrokerError::DecryptionFailed)?;
         let mut out = Zeroizing::new(Vec::new());
-        out.try_reserve_exact(ciphertext.len())
+        // Capacity for the whole plaintext up front: no reallocation ever
+        // leaves plaintext behind.
+        out.try_reserve_exact(len)
             .map_err(|_| BrokerError::InvalidInput("cannot allocate the plaintext".into()))?;
         let full = self.stream.chunk_size + TAG_LEN;
-        let mut rest = ciphertext;
+        let mut sealed = ciphertext.chunks(full);
         let mut index = 0u64;
         loop {
-            let last = rest.len() < full;
-            if last && rest.len() < TAG_LEN {
-                return Err(BrokerError::DecryptionFailed);
-            }
-            let take = rest.len().min(full);
-            let counter = u32::try_from(index).map_err(|_| BrokerError::DecryptionFailed)?;
+            let chunk = sealed.next().unwrap_or_default();
+            let last = chunk.len() < full;
             let start = out.len();
-            // Capacity was reserved for the whole ciphertext: no reallocation
-            // leaves plaintext behind.
-            out.extend_from_slice(&rest[..take]);
-            let plain_len = self
-                .stream
-                .key
-                .open_in_place(
-                    self.stream.nonce(counter, last),
-                    Aad::from(&self.stream.aad),
-                    &mut out[start..],
-                )
-                .map_err(|_| BrokerError::DecryptionFailed)?
-                .len();
-            out.truncate(start + plain_len);
-            rest = &rest[take..];
+            out.resize(start + chunk.len() - TAG_LEN, 0);
+            // On failure `out` is dropped, and zeroized, with what was opened.
+            self.stream
+                .open_chunk(index, last, chunk, &mut out[start..])?;
             if last {
                 return Ok(out);
+            }
+            index += 1;
+        }
+    }
+
+    /// Decrypt `ciphertext`, held in memory, into `writer` one chunk at a
+    /// time: each chunk is opened straight from `ciphertext` into a
+    /// chunk-sized buffer and written only once it authenticated. As with
+    /// [`EnvelopeDecryptor::decrypt_stream`], a truncated ciphertext is
+    /// only detected at its end, so **on error the caller must discard what
+    /// was written**. Returns the plaintext length.
+    pub fn decrypt_to(&self, ciphertext: &[u8], mut writer: impl Write) -> Result<u64> {
+        let len = self
+            .stream
+            .plaintext_len(ciphertext.len())
+            .ok_or(BrokerError::DecryptionFailed)?;
+        let full = self.stream.chunk_size + TAG_LEN;
+        // Never larger than the plaintext: it is zeroized when dropped.
+        let mut buf = Zeroizing::new(vec![0u8; self.stream.chunk_size.min(len)]);
+        let mut sealed = ciphertext.chunks(full);
+        let mut index = 0u64;
+        loop {
+            let chunk = sealed.next().unwrap_or_default();
+            let last = chunk.len() < full;
+            let into = &mut buf[..chunk.len() - TAG_LEN];
+            self.stream.open_chunk(index, last, chunk, into)?;
+            writer
+                .write_all(into)
+                .map_err(|source| BrokerError::DecryptIo {
+                    what: "writing the output",
+                    source,
+                })?;
+            if last {
+                writer.flush().map_err(|source| BrokerError::DecryptIo {
+                    what: "writing the output",
+                    source,
+                })?;
+                return Ok(len as u64);
             }
             index += 1;
         }

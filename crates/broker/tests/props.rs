@@ -90,8 +90,12 @@ proptest! {
         prop_assert!(opened.decrypt_stream(&t[..], &mut out).is_err());
         // What streaming wrote is a prefix of the plaintext: never a forgery.
         prop_assert!(f.msg.starts_with(&out));
+        let mut out = Vec::new();
+        prop_assert!(opened.decrypt_to(&t, &mut out).is_err());
+        prop_assert!(f.msg.starts_with(&out));
         let short = &f.ct[..cut.index(f.ct.len())];
         prop_assert!(opened.decrypt(short).is_err());
+        prop_assert!(opened.decrypt_to(short, std::io::sink()).is_err());
         let mut d = f.direct.clone();
         let i = pos.index(d.len());
         d[i] ^= 1 << bit;

@@ -128,6 +128,24 @@ fn stream_and_memory_encryption_agree_and_each_message_has_a_fresh_key() {
         let opened = rt.block_on(EnvelopeDecryptor::open(&dec, &meta)).unwrap();
         assert!(*opened.decrypt(&ct).unwrap() == msg, "{len}");
     }
+    // The slice → writer paths make and open the same format.
+    for len in [0, 1, 255, 256, 257, 512, 5000] {
+        let msg = data(len);
+        let enc = EnvelopeEncryptor::with_chunk_size(&recipient, 256).unwrap();
+        let meta = enc.metadata().to_bytes();
+        let expected_len = enc.ciphertext_len(len as u64);
+        let mut ct = Vec::new();
+        assert_eq!(enc.encrypt_to(&msg, &mut ct).unwrap(), len as u64);
+        assert_eq!(ct.len() as u64, expected_len, "{len}");
+        let opened = rt.block_on(EnvelopeDecryptor::open(&dec, &meta)).unwrap();
+        assert!(*opened.decrypt(&ct).unwrap() == msg, "{len}");
+        let mut out = Vec::new();
+        assert_eq!(opened.decrypt_to(&ct, &mut out).unwrap(), len as u64);
+        assert!(out == msg, "{len}");
+        let mut out = Vec::new();
+        opened.decrypt_stream(&ct[..], &mut out).unwrap();
+        assert!(out == msg, "{len}");
+    }
     let (a, ma) = encrypt_to_key(EncryptionType::Envelope, &recipient, b"same").unwrap();
     let (b, mb) = encrypt_to_key(EncryptionType::Envelope, &recipient, b"same").unwrap();
     assert_ne!(a, b);
@@ -402,6 +420,7 @@ fn tampered_truncated_reordered_or_extended_ciphertext_is_26_and_returns_nothing
     let mut spliced = ct.clone();
     spliced[full..2 * full].copy_from_slice(&other[full..2 * full]);
     cases.push(("spliced", spliced));
+    let opened = rt().block_on(EnvelopeDecryptor::open(&dec, &meta)).unwrap();
     for (what, bad) in cases {
         let err = open(&dec, &bad, &meta).expect_err(what);
         assert_eq!(err.code(), ErrorCode::DecryptTpmError, "{what}");
@@ -409,6 +428,12 @@ fn tampered_truncated_reordered_or_extended_ciphertext_is_26_and_returns_nothing
             matches!(err, BrokerError::DecryptionFailed),
             "{what}: {err}"
         );
+        // The slice → writer path refuses it too, having written at most
+        // a prefix of the plaintext.
+        let mut out = Vec::new();
+        let err = opened.decrypt_to(&bad, &mut out).expect_err(what);
+        assert_eq!(err.code(), ErrorCode::DecryptTpmError, "{what}");
+        assert!(msg.starts_with(&out), "{what}");
     }
 }
 
