@@ -29,7 +29,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
@@ -599,11 +599,28 @@ struct Cache {
     last_error: Option<String>,
 }
 
+impl Cache {
+    /// The usable key for `kid`, a refusal if its key is unusable, or
+    /// `None` if the set has no key for it.
+    fn lookup_key(&self, kid: Option<&str>) -> Option<Result<Arc<ParsedPublicKey>, MaaError>> {
+        Some(match self.jwks.lookup(kid)? {
+            TrustedKey::Rsa(k) => Ok(Arc::clone(k)),
+            TrustedKey::Unusable(reason) => Err(MaaError::rejected(
+                TokenCheck::Key,
+                format!("the JWKS key {kid:?} is unusable: {reason}"),
+            )),
+        })
+    }
+}
+
 /// Validates attestation tokens as a relying party.
 pub struct TokenValidator {
     issuer: Option<String>,
     source: KeySource,
-    cache: tokio::sync::Mutex<Cache>,
+    /// Read on every validation; written only briefly around a refresh.
+    cache: RwLock<Cache>,
+    /// Held for the whole of a refresh, so that one happens at a time.
+    refresh: tokio::sync::Mutex<()>,
     clock: Arc<dyn Clock>,
     leeway: Duration,
     allow_mock: bool,
@@ -630,11 +647,12 @@ impl TokenValidator {
         Self {
             issuer: issuer.map(|i| normalize_issuer(i.trim()).to_string()),
             source,
-            cache: tokio::sync::Mutex::new(Cache {
+            cache: RwLock::new(Cache {
                 jwks,
                 fetched_at: None,
                 last_error: None,
             }),
+            refresh: tokio::sync::Mutex::new(()),
             clock: Arc::new(SystemClock),
             leeway: DEFAULT_LEEWAY,
             allow_mock: false,
@@ -885,18 +903,42 @@ impl TokenValidator {
         })
     }
 
+    /// The cache, even if a thread panicked while holding it (every write
+    /// leaves it consistent).
+    fn cache(&self) -> std::sync::RwLockReadGuard<'_, Cache> {
+        self.cache.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn cache_mut(&self) -> std::sync::RwLockWriteGuard<'_, Cache> {
+        self.cache.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The key for `kid`: from the cache when it has it (never waiting for
+    /// a refresh in progress), else after at most one refresh per interval
+    /// (refreshes are serialized; the cache lock is never held across one).
     async fn key_for(&self, kid: Option<&str>) -> Result<Arc<ParsedPublicKey>, MaaError> {
-        let mut cache = self.cache.lock().await;
-        let missing = cache.jwks.lookup(kid).is_none();
+        if let Some(found) = self.cache().lookup_key(kid) {
+            return found;
+        }
         if let KeySource::Discovery { http } = &self.source {
-            let may_refresh = cache
-                .fetched_at
-                .is_none_or(|t| t.elapsed() >= self.refresh_interval);
-            if missing && may_refresh {
+            let _one_refresh_at_a_time = self.refresh.lock().await;
+            let may_refresh = {
+                let cache = self.cache();
+                // Another task may have refreshed while this one waited.
+                if let Some(found) = cache.lookup_key(kid) {
+                    return found;
+                }
+                cache
+                    .fetched_at
+                    .is_none_or(|t| t.elapsed() >= self.refresh_interval)
+            };
+            if may_refresh {
                 let issuer = self.issuer.as_deref().unwrap_or_default();
                 // Record the attempt first, so that failures are rate limited too.
-                cache.fetched_at = Some(Instant::now());
-                match fetch_jwks(http, issuer).await {
+                self.cache_mut().fetched_at = Some(Instant::now());
+                let fetched = fetch_jwks(http, issuer).await;
+                let mut cache = self.cache_mut();
+                match fetched {
                     Ok(jwks) => {
                         cache.jwks = jwks;
                         cache.last_error = None;
@@ -908,18 +950,14 @@ impl TokenValidator {
                 }
             }
         }
-        let refresh_note = cache
-            .last_error
-            .as_ref()
-            .map(|e| format!(" (the last JWKS refresh failed: {e})"))
-            .unwrap_or_default();
-        match cache.jwks.lookup(kid) {
-            Some(TrustedKey::Rsa(k)) => Ok(Arc::clone(k)),
-            Some(TrustedKey::Unusable(reason)) => Err(MaaError::rejected(
-                TokenCheck::Key,
-                format!("the JWKS key {kid:?} is unusable: {reason}"),
-            )),
-            None => Err(MaaError::rejected(
+        let cache = self.cache();
+        cache.lookup_key(kid).unwrap_or_else(|| {
+            let refresh_note = cache
+                .last_error
+                .as_ref()
+                .map(|e| format!(" (the last JWKS refresh failed: {e})"))
+                .unwrap_or_default();
+            Err(MaaError::rejected(
                 TokenCheck::KeyId,
                 match kid {
                     Some(k) => format!("no key with kid {k:?} in the trusted JWKS{refresh_note}"),
@@ -927,8 +965,8 @@ impl TokenValidator {
                         "the token names no kid and the JWKS has not exactly one key{refresh_note}"
                     ),
                 },
-            )),
-        }
+            ))
+        })
     }
 
     fn finish(

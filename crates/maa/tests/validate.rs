@@ -714,6 +714,10 @@ struct Keys {
     kid: std::sync::Mutex<String>,
     jwks_hits: AtomicUsize,
     cross_origin: bool,
+    /// Whether `/certs` answers only after a few seconds.
+    slow: std::sync::atomic::AtomicBool,
+    /// `/certs` answers given.
+    jwks_served: AtomicUsize,
 }
 
 async fn discovery_server(state: Arc<Keys>) -> String {
@@ -739,7 +743,11 @@ async fn discovery_server(state: Arc<Keys>) -> String {
             "/certs",
             get(|State(s): State<Arc<Keys>>| async move {
                 s.jwks_hits.fetch_add(1, Ordering::SeqCst);
+                if s.slow.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                }
                 let kid = s.kid.lock().unwrap().clone();
+                s.jwks_served.fetch_add(1, Ordering::SeqCst);
                 Json(x5c_jwks(&kid, signing_key()))
             }),
         )
@@ -772,6 +780,8 @@ async fn discovery_fetches_once_and_refreshes_on_unknown_kid_rate_limited() {
         kid: std::sync::Mutex::new("k1".into()),
         jwks_hits: AtomicUsize::new(0),
         cross_origin: false,
+        slow: Default::default(),
+        jwks_served: Default::default(),
     });
     let base = discovery_server(state.clone()).await;
     let v = TokenValidator::with_discovery(&base, fast_http())
@@ -811,12 +821,53 @@ async fn discovery_fetches_once_and_refreshes_on_unknown_kid_rate_limited() {
     assert_eq!(state.jwks_hits.load(Ordering::SeqCst), before);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_in_progress_does_not_hold_up_tokens_with_known_keys() {
+    let state = Arc::new(Keys {
+        kid: std::sync::Mutex::new("k1".into()),
+        jwks_hits: AtomicUsize::new(0),
+        cross_origin: false,
+        slow: Default::default(),
+        jwks_served: Default::default(),
+    });
+    let base = discovery_server(state.clone()).await;
+    let v = Arc::new(
+        TokenValidator::with_discovery(&base, fast_http())
+            .unwrap()
+            .with_clock(Arc::new(FixedClock(NOW)))
+            .with_refresh_interval(Duration::ZERO),
+    );
+    v.validate(&token_for(&base, "k1"), None).await.unwrap();
+    // The service rotates to k2 and answers slowly: a k2 token starts a
+    // refresh that takes seconds.
+    state.slow.store(true, Ordering::SeqCst);
+    *state.kid.lock().unwrap() = "k2".into();
+    let refreshing = {
+        let (v, t) = (v.clone(), token_for(&base, "k2"));
+        tokio::spawn(async move { v.validate(&t, None).await })
+    };
+    while state.jwks_hits.load(Ordering::SeqCst) < 2 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Meanwhile a k1 token validates from the cache, without waiting.
+    v.validate(&token_for(&base, "k1"), None).await.unwrap();
+    assert_eq!(
+        state.jwks_served.load(Ordering::SeqCst),
+        1,
+        "the k1 token waited for the refresh"
+    );
+    refreshing.await.unwrap().unwrap();
+    assert_eq!(state.jwks_hits.load(Ordering::SeqCst), 2);
+}
+
 #[tokio::test]
 async fn discovery_refuses_a_jwks_uri_on_another_origin() {
     let state = Arc::new(Keys {
         kid: std::sync::Mutex::new("k1".into()),
         jwks_hits: AtomicUsize::new(0),
         cross_origin: true,
+        slow: Default::default(),
+        jwks_served: Default::default(),
     });
     let base = discovery_server(state.clone()).await;
     let v = TokenValidator::with_discovery(&base, fast_http())
