@@ -36,7 +36,8 @@ use std::io::{Read, Write};
 
 use async_trait::async_trait;
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
-use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{BatchSize, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::traits::PublicKeyParts;
 use tee_attest_broker::{
@@ -107,6 +108,70 @@ fn raw_key() -> LessSafeKey {
     LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7u8; 32]).expect("key"))
 }
 
+/// Raw AES-256-GCM: one seal in place over the whole buffer.
+fn bench_raw_seal(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    id: BenchmarkId,
+    raw: &LessSafeKey,
+    data: &[u8],
+) {
+    let mut buf = data.to_vec();
+    g.bench_function(id, |b| {
+        b.iter(|| {
+            black_box(
+                raw.seal_in_place_separate_tag(
+                    Nonce::assume_unique_for_key([1; 12]),
+                    Aad::from(&[0u8; 32]),
+                    &mut buf,
+                )
+                .expect("seal"),
+            )
+        })
+    });
+}
+
+/// `data` sealed with raw AES-256-GCM, tag appended.
+fn raw_sealed(raw: &LessSafeKey, data: &[u8]) -> Vec<u8> {
+    let mut sealed = data.to_vec();
+    let tag = raw
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key([1; 12]),
+            Aad::from(&[0u8; 32]),
+            &mut sealed,
+        )
+        .expect("seal");
+    sealed.extend_from_slice(tag.as_ref());
+    sealed
+}
+
+/// Raw AES-256-GCM: one open in place over the whole buffer (of a fresh
+/// copy each time, made outside the timing).
+fn bench_raw_open(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    id: BenchmarkId,
+    raw: &LessSafeKey,
+    sealed: &[u8],
+    batch: BatchSize,
+) {
+    g.bench_function(id, |b| {
+        b.iter_batched_ref(
+            || sealed.to_vec(),
+            |ct| {
+                black_box(
+                    raw.open_in_place(
+                        Nonce::assume_unique_for_key([1; 12]),
+                        Aad::from(&[0u8; 32]),
+                        ct,
+                    )
+                    .expect("open")
+                    .len(),
+                )
+            },
+            batch,
+        )
+    });
+}
+
 fn encrypt_group(c: &mut Criterion) {
     let d = soft();
     let to = recipient(&d);
@@ -118,19 +183,7 @@ fn encrypt_group(c: &mut Criterion) {
         }
         g.throughput(Throughput::Bytes(size as u64));
         let data = vec![0xa5u8; size];
-        let mut buf = data.clone();
-        g.bench_function(BenchmarkId::new("raw-aes256gcm", name), |b| {
-            b.iter(|| {
-                black_box(
-                    raw.seal_in_place_separate_tag(
-                        Nonce::assume_unique_for_key([1; 12]),
-                        Aad::from(&[0u8; 32]),
-                        &mut buf,
-                    )
-                    .expect("seal"),
-                )
-            })
-        });
+        bench_raw_seal(&mut g, BenchmarkId::new("raw-aes256gcm", name), &raw, &data);
         // Raw AES-GCM returning a new buffer: copy into a fresh Vec (the
         // same allocation as the envelope's), seal in place, append the tag.
         g.bench_function(BenchmarkId::new("raw-aes256gcm-new-buffer", name), |b| {
@@ -184,36 +237,14 @@ fn decrypt_group(c: &mut Criterion) {
             g.sample_size(10);
         }
         g.throughput(Throughput::Bytes(size as u64));
-        let mut sealed = vec![0xa5u8; size];
-        let tag = raw
-            .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key([1; 12]),
-                Aad::from(&[0u8; 32]),
-                &mut sealed,
-            )
-            .expect("seal");
-        sealed.extend_from_slice(tag.as_ref());
-        g.bench_function(BenchmarkId::new("raw-aes256gcm", name), |b| {
-            b.iter_batched_ref(
-                || sealed.clone(),
-                |ct| {
-                    black_box(
-                        raw.open_in_place(
-                            Nonce::assume_unique_for_key([1; 12]),
-                            Aad::from(&[0u8; 32]),
-                            ct,
-                        )
-                        .expect("open")
-                        .len(),
-                    )
-                },
-                if size >= 1 << 20 {
-                    BatchSize::PerIteration
-                } else {
-                    BatchSize::SmallInput
-                },
-            )
-        });
+        let sealed = raw_sealed(&raw, &vec![0xa5u8; size]);
+        bench_raw_open(
+            &mut g,
+            BenchmarkId::new("raw-aes256gcm", name),
+            &raw,
+            &sealed,
+            batch(size),
+        );
         g.bench_function(BenchmarkId::new("raw-aes256gcm-new-buffer", name), |b| {
             b.iter_batched(
                 || (),
@@ -288,45 +319,20 @@ fn stream_group(c: &mut Criterion) {
             .expect("unwrap");
         g.throughput(Throughput::Bytes(size as u64));
         let raw = raw_key();
-        let mut buf = data.clone();
-        g.bench_function(BenchmarkId::new("raw-aes256gcm-seal", name), |b| {
-            b.iter(|| {
-                black_box(
-                    raw.seal_in_place_separate_tag(
-                        Nonce::assume_unique_for_key([1; 12]),
-                        Aad::from(&[0u8; 32]),
-                        &mut buf,
-                    )
-                    .expect("seal"),
-                )
-            })
-        });
-        let mut sealed = data.clone();
-        let tag = raw
-            .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key([1; 12]),
-                Aad::from(&[0u8; 32]),
-                &mut sealed,
-            )
-            .expect("seal");
-        sealed.extend_from_slice(tag.as_ref());
-        g.bench_function(BenchmarkId::new("raw-aes256gcm-open", name), |b| {
-            b.iter_batched_ref(
-                || sealed.clone(),
-                |ct| {
-                    black_box(
-                        raw.open_in_place(
-                            Nonce::assume_unique_for_key([1; 12]),
-                            Aad::from(&[0u8; 32]),
-                            ct,
-                        )
-                        .expect("open")
-                        .len(),
-                    )
-                },
-                BatchSize::PerIteration,
-            )
-        });
+        bench_raw_seal(
+            &mut g,
+            BenchmarkId::new("raw-aes256gcm-seal", name),
+            &raw,
+            &data,
+        );
+        let sealed = raw_sealed(&raw, &data);
+        bench_raw_open(
+            &mut g,
+            BenchmarkId::new("raw-aes256gcm-open", name),
+            &raw,
+            &sealed,
+            batch(size),
+        );
         // Data in memory → writer: sealed/opened straight from the slice.
         g.bench_function(BenchmarkId::new("encrypt-to-aes-path", name), |b| {
             b.iter_batched(

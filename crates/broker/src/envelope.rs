@@ -256,6 +256,20 @@ fn chunk_counter(index: u64) -> Result<u32> {
     })
 }
 
+/// Writes one chunk's output and, after the last chunk, flushes.
+fn emit(
+    writer: &mut impl Write,
+    bytes: &[u8],
+    last: bool,
+    error: impl Fn(std::io::Error) -> BrokerError,
+) -> Result<()> {
+    writer.write_all(bytes).map_err(&error)?;
+    if last {
+        writer.flush().map_err(&error)?;
+    }
+    Ok(())
+}
+
 /// Reads until `buf` is full or the reader is at its end; returns the count.
 fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
@@ -382,17 +396,11 @@ impl EnvelopeEncryptor {
             let last = plain.len() < cs;
             let out = &mut buf[..plain.len() + TAG_LEN];
             self.stream.seal_chunk(index, last, plain, out)?;
-            writer
-                .write_all(out)
-                .map_err(|source| BrokerError::EncryptIo {
-                    what: "writing the output",
-                    source,
-                })?;
+            emit(&mut writer, out, last, |source| BrokerError::EncryptIo {
+                what: "writing the output",
+                source,
+            })?;
             if last {
-                writer.flush().map_err(|source| BrokerError::EncryptIo {
-                    what: "writing the output",
-                    source,
-                })?;
                 return Ok(data.len() as u64);
             }
             index += 1;
@@ -421,18 +429,14 @@ impl EnvelopeEncryptor {
                 .seal_in_place_separate_tag(nonce, Aad::from(&self.stream.aad), &mut buf[..n])
                 .map_err(|_| BrokerError::EncryptFailed("AES-256-GCM seal".into()))?;
             buf[n..n + TAG_LEN].copy_from_slice(tag.as_ref());
-            writer
-                .write_all(&buf[..n + TAG_LEN])
-                .map_err(|source| BrokerError::EncryptIo {
+            emit(&mut writer, &buf[..n + TAG_LEN], last, |source| {
+                BrokerError::EncryptIo {
                     what: "writing the output",
                     source,
-                })?;
+                }
+            })?;
             total += n as u64;
             if last {
-                writer.flush().map_err(|source| BrokerError::EncryptIo {
-                    what: "writing the output",
-                    source,
-                })?;
                 return Ok(total);
             }
             index += 1;
@@ -552,17 +556,11 @@ impl EnvelopeDecryptor {
             let last = chunk.len() < full;
             let into = &mut buf[..chunk.len() - TAG_LEN];
             self.stream.open_chunk(index, last, chunk, into)?;
-            writer
-                .write_all(into)
-                .map_err(|source| BrokerError::DecryptIo {
-                    what: "writing the output",
-                    source,
-                })?;
+            emit(&mut writer, into, last, |source| BrokerError::DecryptIo {
+                what: "writing the output",
+                source,
+            })?;
             if last {
-                writer.flush().map_err(|source| BrokerError::DecryptIo {
-                    what: "writing the output",
-                    source,
-                })?;
                 return Ok(len as u64);
             }
             index += 1;
@@ -598,18 +596,12 @@ impl EnvelopeDecryptor {
                     &mut buf[..n],
                 )
                 .map_err(|_| BrokerError::DecryptionFailed)?;
-            writer
-                .write_all(plain)
-                .map_err(|source| BrokerError::DecryptIo {
-                    what: "writing the output",
-                    source,
-                })?;
+            emit(&mut writer, plain, last, |source| BrokerError::DecryptIo {
+                what: "writing the output",
+                source,
+            })?;
             total += plain.len() as u64;
             if last {
-                writer.flush().map_err(|source| BrokerError::DecryptIo {
-                    what: "writing the output",
-                    source,
-                })?;
                 return Ok(total);
             }
             index += 1;

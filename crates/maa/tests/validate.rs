@@ -720,6 +720,17 @@ struct Keys {
     jwks_served: AtomicUsize,
 }
 
+/// A key service with key `k1`, answering at once.
+fn keys_service(cross_origin: bool) -> Arc<Keys> {
+    Arc::new(Keys {
+        kid: std::sync::Mutex::new("k1".into()),
+        jwks_hits: AtomicUsize::new(0),
+        cross_origin,
+        slow: Default::default(),
+        jwks_served: Default::default(),
+    })
+}
+
 async fn discovery_server(state: Arc<Keys>) -> String {
     use axum::extract::State;
     use axum::routing::get;
@@ -776,13 +787,7 @@ fn token_for(issuer: &str, kid: &str) -> String {
 
 #[tokio::test]
 async fn discovery_fetches_once_and_refreshes_on_unknown_kid_rate_limited() {
-    let state = Arc::new(Keys {
-        kid: std::sync::Mutex::new("k1".into()),
-        jwks_hits: AtomicUsize::new(0),
-        cross_origin: false,
-        slow: Default::default(),
-        jwks_served: Default::default(),
-    });
+    let state = keys_service(false);
     let base = discovery_server(state.clone()).await;
     let v = TokenValidator::with_discovery(&base, fast_http())
         .unwrap()
@@ -823,13 +828,7 @@ async fn discovery_fetches_once_and_refreshes_on_unknown_kid_rate_limited() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_in_progress_does_not_hold_up_tokens_with_known_keys() {
-    let state = Arc::new(Keys {
-        kid: std::sync::Mutex::new("k1".into()),
-        jwks_hits: AtomicUsize::new(0),
-        cross_origin: false,
-        slow: Default::default(),
-        jwks_served: Default::default(),
-    });
+    let state = keys_service(false);
     let base = discovery_server(state.clone()).await;
     let v = Arc::new(
         TokenValidator::with_discovery(&base, fast_http())
@@ -862,13 +861,7 @@ async fn a_refresh_in_progress_does_not_hold_up_tokens_with_known_keys() {
 
 #[tokio::test]
 async fn discovery_refuses_a_jwks_uri_on_another_origin() {
-    let state = Arc::new(Keys {
-        kid: std::sync::Mutex::new("k1".into()),
-        jwks_hits: AtomicUsize::new(0),
-        cross_origin: true,
-        slow: Default::default(),
-        jwks_served: Default::default(),
-    });
+    let state = keys_service(true);
     let base = discovery_server(state.clone()).await;
     let v = TokenValidator::with_discovery(&base, fast_http())
         .unwrap()
