@@ -221,7 +221,11 @@ impl Stream {
     /// garbage the caller must not release.
     fn open_chunk(&self, index: u64, last: bool, sealed: &[u8], out: &mut [u8]) -> Result<()> {
         let counter = u32::try_from(index).map_err(|_| BrokerError::DecryptionFailed)?;
-        let (ct, tag) = sealed.split_at(sealed.len() - TAG_LEN);
+        let ct_len = sealed
+            .len()
+            .checked_sub(TAG_LEN)
+            .ok_or(BrokerError::DecryptionFailed)?;
+        let (ct, tag) = sealed.split_at(ct_len);
         self.key
             .open_separate_gather(
                 self.nonce(counter, last),
@@ -521,10 +525,10 @@ impl EnvelopeDecryptor {
         let mut sealed = ciphertext.chunks(full);
         let mut index = 0u64;
         loop {
-            let chunk = sealed.next().unwrap_or_default();
+            let chunk = sealed.next().ok_or(BrokerError::DecryptionFailed)?;
             let last = chunk.len() < full;
             let start = out.len();
-            out.resize(start + chunk.len() - TAG_LEN, 0);
+            out.resize(start + chunk.len().saturating_sub(TAG_LEN), 0);
             // On failure `out` is dropped, and zeroized, with what was opened.
             self.stream
                 .open_chunk(index, last, chunk, &mut out[start..])?;
@@ -552,9 +556,9 @@ impl EnvelopeDecryptor {
         let mut sealed = ciphertext.chunks(full);
         let mut index = 0u64;
         loop {
-            let chunk = sealed.next().unwrap_or_default();
+            let chunk = sealed.next().ok_or(BrokerError::DecryptionFailed)?;
             let last = chunk.len() < full;
-            let into = &mut buf[..chunk.len() - TAG_LEN];
+            let into = &mut buf[..chunk.len().saturating_sub(TAG_LEN)];
             self.stream.open_chunk(index, last, chunk, into)?;
             emit(&mut writer, into, last, |source| BrokerError::DecryptIo {
                 what: "writing the output",

@@ -433,23 +433,24 @@ impl<'de> Visitor<'de> for Walk<'_, 'de> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let from = self.names.len();
         while let Some(name) = map.next_key_seed(NameSeed)? {
-            let keep = match self.keep {
-                Keep::RuntimeNonces if name == "client-payload" => Keep::PayloadNonces,
-                Keep::PayloadNonces if name.eq_ignore_ascii_case("nonce") => {
-                    if let Value::String(n) = map.next_value::<Strict>()?.0 {
-                        self.nonces.push(n);
-                    }
-                    self.names.push(name);
-                    continue;
-                }
-                _ => Keep::Nothing,
+            let is_nonce = self.keep == Keep::PayloadNonces && name.eq_ignore_ascii_case("nonce");
+            let keep = if self.keep == Keep::RuntimeNonces && name == "client-payload" {
+                Keep::PayloadNonces
+            } else {
+                Keep::Nothing
             };
             self.names.push(name);
-            map.next_value_seed(Walk {
-                names: &mut *self.names,
-                keep,
-                nonces: &mut *self.nonces,
-            })?;
+            if is_nonce {
+                if let Value::String(n) = map.next_value::<Strict>()?.0 {
+                    self.nonces.push(n);
+                }
+            } else {
+                map.next_value_seed(Walk {
+                    names: &mut *self.names,
+                    keep,
+                    nonces: &mut *self.nonces,
+                })?;
+            }
         }
         close_object(self.names, from)
     }
@@ -490,26 +491,22 @@ impl<'de, const N: usize> Visitor<'de> for Pick<N> {
         };
         let mut names = NameStack::with_capacity(64);
         while let Some(name) = map.next_key_seed(NameSeed)? {
-            if let Some(i) = self.wanted.iter().position(|w| *w == name) {
-                out.values[i] = Some(map.next_value::<Strict>()?.0);
+            let wanted = self.wanted.iter().position(|w| *w == name);
+            let keep = if name == "x-ms-runtime" {
+                Keep::RuntimeNonces
             } else {
-                let keep = if name == "x-ms-runtime" {
-                    Keep::RuntimeNonces
-                } else {
-                    Keep::Nothing
-                };
-                // The top-level names stay below the nested objects'.
-                let top = names.len();
-                names.push(name);
-                map.next_value_seed(Walk {
+                Keep::Nothing
+            };
+            // The top-level names stay below the nested objects'.
+            names.push(name);
+            match wanted {
+                Some(i) => out.values[i] = Some(map.next_value::<Strict>()?.0),
+                None => map.next_value_seed(Walk {
                     names: &mut names,
                     keep,
                     nonces: &mut out.payload_nonces,
-                })?;
-                debug_assert_eq!(names.len(), top + 1);
-                continue;
+                })?,
             }
-            names.push(name);
         }
         close_object(&mut names, 0)?;
         Ok(out)
@@ -856,7 +853,7 @@ impl TokenValidator {
         // `nonce` (any case) of `x-ms-runtime.client-payload`.
         let mut nonces = claims.payload_nonces;
         if let Some(Value::String(n)) = nonce {
-            nonces.insert(0, n);
+            nonces.push(n);
         }
         if let Some(want) = &self.issuer {
             match iss.as_ref().and_then(Value::as_str) {
