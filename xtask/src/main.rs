@@ -45,9 +45,10 @@ fn main() -> ExitCode {
         None => ("help", &[][..]),
     };
     let result = match cmd {
-        "deps" => deps(),
-        "test" => deps().and_then(|()| test(rest)),
-        "lint" => deps().and_then(|()| lint()),
+        // Each task installs only what it needs, and says so first.
+        "deps" => deps().and_then(|()| deny_tool()).and_then(|()| sdk_venv()),
+        "test" => deps().and_then(|()| sdk_venv()).and_then(|()| test(rest)),
+        "lint" => deps().and_then(|()| deny_tool()).and_then(|()| lint()),
         "demo" => deps().and_then(|()| demo(rest)),
         "detect" => run_cli(&["detect"]),
         "gen-vectors" => gen_vectors(rest),
@@ -57,7 +58,11 @@ fn main() -> ExitCode {
             c.args(["bench", "-p", "tee-attest-benches", "--bench", "serve_load"]);
             run(c)
         }),
-        "ci" => deps().and_then(|()| lint()).and_then(|()| test(rest)),
+        "ci" => deps()
+            .and_then(|()| deny_tool())
+            .and_then(|()| sdk_venv())
+            .and_then(|()| lint())
+            .and_then(|()| test(rest)),
         "help" | "--help" | "-h" => {
             print!("{}", HELP);
             Ok(())
@@ -75,7 +80,9 @@ fn main() -> ExitCode {
 
 const HELP: &str = "\
 usage: cargo xtask <task>
-  deps     check (and, as root, install) system packages and cargo-deny
+  deps     check (and, as root, install) system packages, cargo-deny and the
+           Python SDK venv of the interoperability tests (each task below
+           installs only what it needs)
   test     deps, then every test of the workspace, real-hardware vectors included
   lint     cargo fmt --check, cargo clippy --all-targets -D warnings, cargo deny check
   demo     the main job on the embedded default: mock vTPM (swtpm) + verification
@@ -167,14 +174,55 @@ fn deps() -> Result {
             return Err(format!("still missing after install: {}", still.join(", ")));
         }
     }
+    eprintln!("xtask: system packages present");
+    Ok(())
+}
+
+/// `cargo deny`, which only `lint` uses: built from crates.io when absent
+/// (a few minutes on 2 cores, said before it starts).
+fn deny_tool() -> Result {
     if !succeeds(&["cargo", "deny", "--version"]) {
+        eprintln!(
+            "xtask: installing cargo-deny for `lint` (cargo install --locked cargo-deny: \
+             a few minutes on a new machine)"
+        );
         let mut install = cargo();
         install.args(["install", "--locked", "cargo-deny"]);
         run(install)
             .map_err(|e| format!("{e}\ninstall it with: cargo install --locked cargo-deny"))?;
     }
-    eprintln!("xtask: dependencies present");
     Ok(())
+}
+
+/// The Python SDK version the interoperability tests drive.
+const SDK_REQUIREMENTS: &[&str] = &["azure-security-attestation==1.0.0", "six"];
+
+/// Microsoft's Python attestation SDK in `target/sdk-venv`, for the tests
+/// that check our service against it (`crates/cli/tests/policy_admin.rs`).
+fn sdk_venv() -> Result {
+    let venv = root().join("target/sdk-venv");
+    let python = venv.join("bin/python3");
+    let python_s = python.display().to_string();
+    if succeeds(&[&python_s, "-c", "import azure.security.attestation, six"]) {
+        return Ok(());
+    }
+    eprintln!(
+        "xtask: installing Microsoft's Python attestation SDK into {} for the interoperability tests",
+        venv.display()
+    );
+    let mut mk = Command::new("python3");
+    mk.args(["-m", "venv"]).arg(&venv);
+    run(mk).map_err(|e| format!("{e}\n(python3 with the venv module is needed)"))?;
+    let mut pip = Command::new(&python);
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+    ])
+    .args(SDK_REQUIREMENTS);
+    run(pip)
 }
 
 fn test(extra: &[String]) -> Result {

@@ -21,7 +21,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Write MAA attestation policies: check, hash, evaluate, sign; evaluate
+    /// Write MAA attestation policies: check, hash, evaluate, sign; get, set
+    /// and reset a service's policies and certificates; evaluate
     /// key-release policies.
     #[command(subcommand)]
     Policy(cmd::policy::PolicyCmd),
@@ -50,6 +51,10 @@ enum Command {
     /// The key broker's keys: create, list, rotate, delete; audit releases.
     #[command(subcommand)]
     Keys(cmd::keys::KeysCmd),
+    /// The verifier service's administration: `admin audit` prints its
+    /// admin audit log.
+    #[command(subcommand)]
+    Admin(cmd::admin::AdminCmd),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +76,7 @@ fn main() -> ExitCode {
         Command::Encrypt(a) => cmd::encrypt::run_encrypt(a),
         Command::Decrypt(a) => cmd::encrypt::run_decrypt(a),
         Command::Keys(c) => cmd::keys::run(c),
+        Command::Admin(c) => cmd::admin::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -40,6 +40,9 @@ pub struct HttpConfig {
     pub proxy_from_env: bool,
     /// The largest response body read (bytes).
     pub max_response_bytes: usize,
+    /// Extra trusted root certificates (DER) for HTTPS, besides the
+    /// system's: a private CA, a test CA.
+    pub root_certificates: Vec<Vec<u8>>,
 }
 
 impl Default for HttpConfig {
@@ -56,6 +59,7 @@ impl Default for HttpConfig {
             max_wait: Duration::from_secs(30),
             proxy_from_env: false,
             max_response_bytes: 8 * 1024 * 1024,
+            root_certificates: Vec::new(),
         }
     }
 }
@@ -210,6 +214,12 @@ impl Http {
             .connect_timeout(cfg.connect_timeout);
         if !cfg.proxy_from_env {
             b = b.no_proxy();
+        }
+        for der in &cfg.root_certificates {
+            let cert = reqwest::Certificate::from_der(der).map_err(|e| HttpError::Init {
+                reason: format!("a trusted root certificate: {}", describe(&e)),
+            })?;
+            b = b.add_root_certificate(cert);
         }
         let client = b.build().map_err(|e| HttpError::Init {
             reason: describe(&e),

@@ -16,9 +16,13 @@
 //! expiry, mock evidence only when trusted (400) → the key exists (404) →
 //! its release policy holds on the token's claims (403, naming the failing
 //! condition) → the token's ephemeral key is usable (400) → the nonce was
-//! not used before for this key (403). Every decision is audited. Errors
-//! are `{"error": {"code", "message"}}`; internal failures say nothing
-//! more than that.
+//! not used before for this key (403). Every decision is audited
+//! ([`KeyStore::audit`]): each release is a row; refusals of one key with
+//! the same issuer and reason share a row with a count within the store's
+//! refusal window, and the table is bounded by age and rows
+//! ([`KeyStore::with_audit_config`]), so that anonymous refused requests
+//! cannot grow it without bound. Errors are `{"error": {"code",
+//! "message"}}`; internal failures say nothing more than that.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -460,6 +464,48 @@ mod tests {
                 Err(KeyReleaseError::InvalidInput(_))
             ));
         }
+    }
+
+    #[tokio::test]
+    async fn repeated_refusals_are_one_audit_row_per_issuer_and_reason() {
+        const ISS: &str = "http://127.0.0.1:8700";
+        let signer = TokenSigner::generate().unwrap();
+        let jwks = tee_attest_maa::Jwks::parse(signer.jwks().to_string().as_bytes()).unwrap();
+        let now = crate::store::now();
+        let token = signer
+            .sign(
+                &json!({"iss": ISS, "iat": now, "nbf": now, "exp": now + 3600, "jti": "t-1", "x-ms-ver": "1.0"}),
+                &format!("{ISS}/certs"),
+                false,
+            )
+            .unwrap();
+        let store = Arc::new(KeyStore::in_memory(crate::Kek::generate().unwrap()).unwrap());
+        let state = ReleaseState::new(
+            store.clone(),
+            Arc::new(TokenValidator::with_jwks(Some(ISS), jwks)),
+            TokenSigner::generate().unwrap(),
+            ISS,
+        );
+        // 10 000 requests for a key that does not exist, with a valid token.
+        for _ in 0..10_000 {
+            let e = state
+                .release(&ReleaseRequest::new("missing", token.as_str()))
+                .await
+                .unwrap_err();
+            assert!(matches!(e, KeyReleaseError::KeyNotFound { .. }), "{e}");
+        }
+        // Anonymous junk: no token at all.
+        for _ in 0..100 {
+            state
+                .release(&ReleaseRequest::new("missing", ""))
+                .await
+                .unwrap_err();
+        }
+        let log = store.audit_log(100).unwrap();
+        let rows: Vec<(Option<&str>, u64)> =
+            log.iter().map(|r| (r.issuer.as_deref(), r.count)).collect();
+        assert_eq!(rows, [(Some(ISS), 10_000), (None, 100)], "{log:#?}");
+        assert!(log.iter().all(|r| r.decision == "refused"));
     }
 
     proptest! {

@@ -1,7 +1,14 @@
 //! The key store: keys, their versions and release policies in SQLite, key
 //! material encrypted at rest under the [`Kek`] (AES-256-GCM, bound to the
 //! key's name, version and type), nonces of past releases, and an audit
-//! table of every release decision (never key material).
+//! table of release decisions (never key material).
+//!
+//! The audit table is bounded ([`AuditConfig`], set with
+//! [`KeyStore::with_audit_config`]): every release is its own row; a refusal
+//! with the same key, issuer and reason as a refused row whose last event
+//! lies within the refusal window adds one to that row's `count` instead of
+//! inserting; rows whose last event is older than `max_age` are deleted, and
+//! beyond `max_rows` the rows with the oldest last event go first.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -14,7 +21,7 @@ use aws_lc_rs::signature::{
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde_json::{json, Value};
 use tee_attest_policy::ReleasePolicy;
 use tee_attest_tpm::RsaPublic;
@@ -22,6 +29,11 @@ use zeroize::Zeroizing;
 
 use crate::error::{KeyReleaseError, Result};
 use crate::kek::Kek;
+
+/// How long and how much the audit table keeps, and how refusals are
+/// aggregated: the admin audit log's configuration (defaults 90 days,
+/// 100 000 rows, a 1-hour refusal window).
+pub use tee_attest_verifier::audit::AuditConfig;
 
 /// Where the store lives under a data directory.
 pub const DB_FILE: &str = "keyrelease/keys.db";
@@ -58,9 +70,26 @@ CREATE TABLE IF NOT EXISTS audit (
     jti TEXT,
     issuer TEXT,
     decision TEXT NOT NULL,
-    reason TEXT
+    reason TEXT,
+    count INTEGER NOT NULL DEFAULT 1,
+    last_time INTEGER NOT NULL DEFAULT 0
 );
 ";
+
+/// Run after [`SCHEMA`] and the migration of `audit` (its indexes need the
+/// columns the migration adds to older stores).
+const AUDIT_INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS audit_last_time ON audit (last_time);
+CREATE INDEX IF NOT EXISTS audit_refusals
+    ON audit (key, issuer, reason, last_time) WHERE decision = 'refused';
+";
+
+/// The longest version, `jti`, issuer and reason stored in an audit row
+/// (characters; longer ones are cut).
+const MAX_AUDIT_VERSION_LEN: usize = 64;
+const MAX_AUDIT_JTI_LEN: usize = 256;
+const MAX_AUDIT_ISSUER_LEN: usize = 512;
+const MAX_AUDIT_REASON_LEN: usize = 1024;
 
 const KEK_CHECK_AAD: &[u8] = b"tee-attest-keyrelease/kek-check/v1";
 const KEK_CHECK_TEXT: &[u8] = b"tee-attest-keyrelease key-encryption key check";
@@ -196,14 +225,21 @@ pub struct KeyInfo {
     pub public_jwk: Value,
 }
 
-/// One audit row: a release decision.
+/// One audit row: a release decision, or refusals of one key with the same
+/// issuer and reason aggregated within the refusal window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AuditRecord {
     /// The row id (assigned by the store; 0 before).
     pub id: i64,
-    /// Seconds since the epoch.
+    /// Seconds since the epoch: the decision (the first one, for an
+    /// aggregated row).
     pub time: i64,
+    /// The last decision of the row (seconds since the epoch; `time` when
+    /// `count` is 1).
+    pub last_time: i64,
+    /// How many decisions the row stands for (1 for releases).
+    pub count: u64,
     /// The key's name as requested.
     pub key: String,
     /// The version released or requested, if known.
@@ -212,7 +248,7 @@ pub struct AuditRecord {
     pub jti: Option<String>,
     /// The token's `iss`, once the token validated.
     pub issuer: Option<String>,
-    /// `released` or `refused`.
+    /// `released` or `refused` (only `refused` rows are aggregated).
     pub decision: String,
     /// Why it was refused (the failing check or condition).
     pub reason: Option<String>,
@@ -221,9 +257,12 @@ pub struct AuditRecord {
 impl AuditRecord {
     /// A record for `key`, timestamped now.
     pub fn new(key: &str, decision: &str) -> Self {
+        let time = now();
         Self {
             id: 0,
-            time: now(),
+            time,
+            last_time: time,
+            count: 1,
             key: key.chars().take(MAX_NAME_LEN + 1).collect(),
             version: None,
             jti: None,
@@ -232,6 +271,14 @@ impl AuditRecord {
             reason: None,
         }
     }
+}
+
+fn bounded(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
 pub(crate) fn now() -> i64 {
@@ -284,6 +331,7 @@ fn aad(name: &str, version: u32, spec: KeySpec) -> Vec<u8> {
 pub struct KeyStore {
     conn: Mutex<Connection>,
     kek: Kek,
+    audit_config: AuditConfig,
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -338,10 +386,13 @@ impl KeyStore {
         )
     }
 
-    fn with_connection(conn: Connection, kek: Kek) -> Result<Self> {
+    fn with_connection(mut conn: Connection, kek: Kek) -> Result<Self> {
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(KeyReleaseError::store)?;
         conn.execute_batch(SCHEMA).map_err(KeyReleaseError::store)?;
+        migrate_audit(&mut conn)?;
+        conn.execute_batch(AUDIT_INDEXES)
+            .map_err(KeyReleaseError::store)?;
         let check: Option<Vec<u8>> = conn
             .query_row("SELECT v FROM meta WHERE k = 'kek_check'", [], |r| r.get(0))
             .optional()
@@ -369,7 +420,20 @@ impl KeyStore {
         Ok(Self {
             conn: Mutex::new(conn),
             kek,
+            audit_config: AuditConfig::default(),
         })
+    }
+
+    /// The same store with another audit retention and refusal window.
+    #[must_use]
+    pub fn with_audit_config(mut self, config: AuditConfig) -> Self {
+        self.audit_config = config;
+        self
+    }
+
+    /// The audit retention and refusal window.
+    pub fn audit_config(&self) -> &AuditConfig {
+        &self.audit_config
     }
 
     fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>> {
@@ -552,25 +616,91 @@ impl KeyStore {
         Ok(n == 1)
     }
 
-    /// Append an audit row; returns its id.
+    /// Audit one decision, made at `r.time` (`id`, `last_time` and `count`
+    /// of `r` are ignored); returns the id of its row.
+    ///
+    /// A `refused` decision with the same key, issuer and reason as a
+    /// refused row whose `last_time` is at most the refusal window before
+    /// `r.time` joins that row (`count` + 1, `last_time` moved; the row keeps
+    /// the version and `jti` of its first refusal); any other decision gets
+    /// its own row. Then retention: rows whose last decision is older than
+    /// `max_age` are deleted (an index range on `last_time`), and after an
+    /// insert the table is cut back to `max_rows`, oldest `last_time` first
+    /// — exact after every call; the table is counted only when
+    /// `MAX(id) - MIN(id) + 1` (two index look-ups) exceeds `max_rows`.
+    /// One immediate transaction, so processes sharing the store agree.
     pub fn audit(&self, r: &AuditRecord) -> Result<i64> {
-        let conn = self.conn()?;
-        conn.execute(
-            "INSERT INTO audit (time, key, version, jti, issuer, decision, reason)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![r.time, r.key, r.version, r.jti, r.issuer, r.decision, r.reason],
-        )
-        .map_err(KeyReleaseError::store)?;
-        Ok(conn.last_insert_rowid())
+        let key = bounded(&r.key, MAX_NAME_LEN + 1);
+        let version = r
+            .version
+            .as_deref()
+            .map(|v| bounded(v, MAX_AUDIT_VERSION_LEN));
+        let jti = r.jti.as_deref().map(|v| bounded(v, MAX_AUDIT_JTI_LEN));
+        let issuer = r
+            .issuer
+            .as_deref()
+            .map(|v| bounded(v, MAX_AUDIT_ISSUER_LEN));
+        let reason = r
+            .reason
+            .as_deref()
+            .map(|v| bounded(v, MAX_AUDIT_REASON_LEN));
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(KeyReleaseError::store)?;
+        let mut joined = None;
+        if r.decision == "refused" {
+            let since = r
+                .time
+                .saturating_sub(secs(self.audit_config.refusal_window));
+            joined = tx
+                .query_row(
+                    "SELECT id FROM audit
+                     WHERE decision = 'refused' AND key = ?1 AND issuer IS ?2 AND reason IS ?3
+                       AND last_time >= ?4
+                     ORDER BY last_time DESC, id DESC LIMIT 1",
+                    params![key, issuer, reason, since],
+                    |row| row.get::<_, i64>(0),
+                )
+                .optional()
+                .map_err(KeyReleaseError::store)?;
+            if let Some(id) = joined {
+                tx.execute(
+                    "UPDATE audit SET
+                         count = CASE WHEN count < 9223372036854775807 THEN count + 1 ELSE count END,
+                         last_time = MAX(last_time, ?2)
+                     WHERE id = ?1",
+                    params![id, r.time],
+                )
+                .map_err(KeyReleaseError::store)?;
+            }
+        }
+        let id = match joined {
+            Some(id) => id,
+            None => {
+                tx.execute(
+                    "INSERT INTO audit
+                         (time, last_time, count, key, version, jti, issuer, decision, reason)
+                     VALUES (?1, ?1, 1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![r.time, key, version, jti, issuer, r.decision, reason],
+                )
+                .map_err(KeyReleaseError::store)?;
+                tx.last_insert_rowid()
+            }
+        };
+        prune_audit(&tx, &self.audit_config, r.time, joined.is_none())?;
+        tx.commit().map_err(KeyReleaseError::store)?;
+        Ok(id)
     }
 
-    /// The audit rows, oldest first (at most `limit`, the latest ones).
+    /// The audit rows, oldest first by their last decision (at most
+    /// `limit`, the latest ones).
     pub fn audit_log(&self, limit: usize) -> Result<Vec<AuditRecord>> {
         let conn = self.conn()?;
         let mut stmt = conn
             .prepare(
-                "SELECT id, time, key, version, jti, issuer, decision, reason FROM audit
-                 ORDER BY id DESC LIMIT ?1",
+                "SELECT id, time, key, version, jti, issuer, decision, reason, last_time, count
+                 FROM audit ORDER BY last_time DESC, id DESC LIMIT ?1",
             )
             .map_err(KeyReleaseError::store)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -585,6 +715,8 @@ impl KeyStore {
                     issuer: r.get(5)?,
                     decision: r.get(6)?,
                     reason: r.get(7)?,
+                    last_time: r.get(8)?,
+                    count: u64::try_from(r.get::<_, i64>(9)?).unwrap_or(0),
                 })
             })
             .map_err(KeyReleaseError::store)?
@@ -593,6 +725,68 @@ impl KeyStore {
         rows.reverse();
         Ok(rows)
     }
+}
+
+/// Brings the `audit` table of a store made before aggregation up to date:
+/// adds `count` (1) and `last_time` (the row's `time`). In an immediate
+/// transaction, so that two processes opening an old store at once do not
+/// both alter it.
+fn migrate_audit(conn: &mut Connection) -> Result<()> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(KeyReleaseError::store)?;
+    let has = |col: &str| -> Result<bool> {
+        tx.prepare("SELECT 1 FROM pragma_table_info('audit') WHERE name = ?1")
+            .and_then(|mut s| s.exists(params![col]))
+            .map_err(KeyReleaseError::store)
+    };
+    let (has_count, has_last_time) = (has("count")?, has("last_time")?);
+    if !has_count {
+        tx.execute_batch("ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1")
+            .map_err(KeyReleaseError::store)?;
+    }
+    if !has_last_time {
+        tx.execute_batch(
+            "ALTER TABLE audit ADD COLUMN last_time INTEGER NOT NULL DEFAULT 0;
+             UPDATE audit SET last_time = time;",
+        )
+        .map_err(KeyReleaseError::store)?;
+    }
+    tx.commit().map_err(KeyReleaseError::store)
+}
+
+/// Audit retention (see [`KeyStore::audit`]).
+fn prune_audit(conn: &Connection, config: &AuditConfig, now: i64, inserted: bool) -> Result<()> {
+    let cutoff = now.saturating_sub(secs(config.max_age));
+    conn.execute("DELETE FROM audit WHERE last_time < ?1", params![cutoff])
+        .map_err(KeyReleaseError::store)?;
+    if !inserted {
+        return Ok(());
+    }
+    let max_rows = i64::try_from(config.max_rows.max(1)).unwrap_or(i64::MAX);
+    let (lo, hi): (Option<i64>, Option<i64>) = conn
+        .query_row("SELECT MIN(id), MAX(id) FROM audit", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .map_err(KeyReleaseError::store)?;
+    let (Some(lo), Some(hi)) = (lo, hi) else {
+        return Ok(());
+    };
+    if hi.saturating_sub(lo).saturating_add(1) <= max_rows {
+        return Ok(());
+    }
+    let rows: i64 = conn
+        .query_row("SELECT COUNT(*) FROM audit", [], |r| r.get(0))
+        .map_err(KeyReleaseError::store)?;
+    if rows > max_rows {
+        conn.execute(
+            "DELETE FROM audit WHERE id IN
+                 (SELECT id FROM audit ORDER BY last_time, id LIMIT ?1)",
+            params![rows - max_rows],
+        )
+        .map_err(KeyReleaseError::store)?;
+    }
+    Ok(())
 }
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
@@ -755,6 +949,187 @@ mod tests {
         assert_eq!(log[0].decision, "refused");
         assert_eq!(log[1].decision, "released");
         assert_eq!(s.audit_log(1).unwrap()[0].decision, "released");
+    }
+
+    const T0: i64 = 1_750_000_000;
+    const SIG: &str = "the attestation token is not valid: signature";
+
+    fn decision(
+        key: &str,
+        decision: &str,
+        issuer: Option<&str>,
+        reason: Option<&str>,
+        time: i64,
+    ) -> AuditRecord {
+        let mut r = AuditRecord::new(key, decision);
+        r.time = time;
+        r.issuer = issuer.map(str::to_string);
+        r.reason = reason.map(str::to_string);
+        r
+    }
+
+    #[test]
+    fn refused_releases_aggregate_and_releases_do_not() {
+        let s = KeyStore::in_memory(Kek::generate().unwrap()).unwrap();
+        let mut first_id = None;
+        for i in 0..10_000i64 {
+            let mut r = decision("k", "refused", Some("https://evil"), Some(SIG), T0 + i / 4);
+            r.jti = Some(format!("jti-{i}"));
+            r.version = Some("1".into());
+            let id = s.audit(&r).unwrap();
+            assert_eq!(*first_id.get_or_insert(id), id, "joins the same row");
+            if i % 1000 == 0 {
+                let mut ok = decision("k", "released", Some("https://good"), None, T0 + i / 4);
+                ok.jti = Some(format!("ok-{i}"));
+                s.audit(&ok).unwrap();
+            }
+        }
+        let log = s.audit_log(100).unwrap();
+        let refused: Vec<_> = log.iter().filter(|r| r.decision == "refused").collect();
+        let released: Vec<_> = log.iter().filter(|r| r.decision == "released").collect();
+        assert_eq!(refused.len(), 1, "{refused:#?}");
+        assert_eq!(released.len(), 10);
+        let r = refused[0];
+        assert_eq!(r.count, 10_000);
+        assert_eq!((r.time, r.last_time), (T0, T0 + 9_999 / 4));
+        assert_eq!(r.jti.as_deref(), Some("jti-0"), "the first refusal's jti");
+        assert_eq!(r.issuer.as_deref(), Some("https://evil"));
+        assert!(released
+            .iter()
+            .all(|r| r.count == 1 && r.last_time == r.time));
+        // The still-active refusal row is the newest.
+        assert_eq!(log.last().unwrap().decision, "refused");
+
+        // Another issuer, another reason, no issuer, another key: new rows;
+        // the same again: joined, as is the first refusal within the window.
+        let t = T0 + 3000;
+        let cases = [
+            ("k", Some("https://evil"), Some(SIG)),
+            ("k", Some("https://other"), Some(SIG)),
+            ("k", Some("https://evil"), Some("expired")),
+            ("k", None, Some("not JSON")),
+            ("k2", Some("https://evil"), Some(SIG)),
+        ];
+        for _ in 0..2 {
+            for (key, issuer, reason) in cases {
+                s.audit(&decision(key, "refused", issuer, reason, t))
+                    .unwrap();
+            }
+        }
+        let log = s.audit_log(100).unwrap();
+        assert_eq!(log.len(), 15);
+        assert!(log[11..].iter().all(|r| r.count == 2), "{log:#?}");
+        assert_eq!(log[10].count, 10_002, "the first row went on");
+        assert_eq!(log[10].last_time, t);
+    }
+
+    #[test]
+    fn a_refusal_after_the_window_starts_a_new_row() {
+        let cfg = AuditConfig {
+            refusal_window: Duration::from_secs(60),
+            ..AuditConfig::default()
+        };
+        let s = KeyStore::in_memory(Kek::generate().unwrap())
+            .unwrap()
+            .with_audit_config(cfg);
+        assert_eq!(s.audit_config().refusal_window, Duration::from_secs(60));
+        let r = |t| decision("k", "refused", Some("i"), Some("r"), t);
+        s.audit(&r(T0)).unwrap();
+        s.audit(&r(T0 + 60)).unwrap();
+        s.audit(&r(T0 + 121)).unwrap();
+        let log = s.audit_log(10).unwrap();
+        let rows: Vec<(i64, i64, u64)> =
+            log.iter().map(|r| (r.time, r.last_time, r.count)).collect();
+        assert_eq!(rows, [(T0, T0 + 60, 2), (T0 + 121, T0 + 121, 1)]);
+    }
+
+    #[test]
+    fn audit_retention_by_rows_and_age() {
+        let cfg = AuditConfig {
+            max_rows: 5,
+            max_age: Duration::from_secs(1000),
+            ..AuditConfig::default()
+        };
+        let s = KeyStore::in_memory(Kek::generate().unwrap())
+            .unwrap()
+            .with_audit_config(cfg);
+        // An aggregated refusal kept active by a stream of refusals.
+        s.audit(&decision("k", "refused", None, Some("x"), T0))
+            .unwrap();
+        for i in 0..20 {
+            let mut ok = decision("k", "released", Some("i"), None, T0 + 1 + i);
+            ok.jti = Some(format!("j{i}"));
+            s.audit(&ok).unwrap();
+            s.audit(&decision("k", "refused", None, Some("x"), T0 + 1 + i))
+                .unwrap();
+            assert!(s.audit_log(100).unwrap().len() <= 5);
+        }
+        let log = s.audit_log(100).unwrap();
+        assert_eq!(log.len(), 5);
+        let jtis: Vec<&str> = log.iter().filter_map(|r| r.jti.as_deref()).collect();
+        assert_eq!(jtis, ["j16", "j17", "j18", "j19"], "the newest releases");
+        let refused: Vec<_> = log.iter().filter(|r| r.decision == "refused").collect();
+        assert_eq!((refused.len(), refused[0].count), (1, 21));
+        // Age: 1000 s after the last of those, only the new row is left.
+        s.audit(&decision("k", "released", None, None, T0 + 20 + 1001))
+            .unwrap();
+        let log = s.audit_log(100).unwrap();
+        assert_eq!(log.len(), 1, "{log:#?}");
+        assert_eq!(log[0].time, T0 + 1021);
+        // A joining refusal prunes by age too.
+        s.audit(&decision("k", "refused", None, None, T0 + 3000))
+            .unwrap();
+        s.audit(&decision("k", "refused", None, None, T0 + 3001))
+            .unwrap();
+        let log = s.audit_log(100).unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].count, 2);
+    }
+
+    #[test]
+    fn an_old_audit_table_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("keys.db");
+        {
+            let c = Connection::open(&db).unwrap();
+            c.execute_batch(
+                "CREATE TABLE audit (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    time INTEGER NOT NULL,
+                    key TEXT NOT NULL,
+                    version TEXT,
+                    jti TEXT,
+                    issuer TEXT,
+                    decision TEXT NOT NULL,
+                    reason TEXT
+                );
+                INSERT INTO audit (time, key, decision, reason) VALUES (1000, 'k', 'refused', 'r');
+                INSERT INTO audit (time, key, decision) VALUES (2000, 'k', 'released');",
+            )
+            .unwrap();
+        }
+        let kek = "33".repeat(32);
+        let s = KeyStore::open(&db, Kek::parse(&kek).unwrap()).unwrap();
+        let log = s.audit_log(10).unwrap();
+        let rows: Vec<(i64, i64, u64, &str)> = log
+            .iter()
+            .map(|r| (r.time, r.last_time, r.count, r.decision.as_str()))
+            .collect();
+        assert_eq!(
+            rows,
+            [(1000, 1000, 1, "refused"), (2000, 2000, 1, "released")]
+        );
+        // A refusal like the old one, within the window, joins it.
+        s.audit(&decision("k", "refused", None, Some("r"), 1500))
+            .unwrap();
+        assert_eq!(s.audit_log(10).unwrap()[0].count, 2);
+        drop(s);
+        // Opening again changes nothing; pruning works on migrated rows.
+        let s = KeyStore::open(&db, Kek::parse(&kek).unwrap()).unwrap();
+        assert_eq!(s.audit_log(10).unwrap().len(), 2);
+        s.audit(&AuditRecord::new("k", "released")).unwrap();
+        let log = s.audit_log(10).unwrap();
+        assert_eq!(log.len(), 1, "rows from 1970 are past 90 days");
     }
 
     #[test]

@@ -232,7 +232,7 @@ async fn post_json(
 
 /// `{"error":{"code","message"}}` (or `Error`/`Code`/`Message`, as
 /// Microsoft's client also reads).
-fn service_error(body: &[u8]) -> Option<(String, String)> {
+pub(crate) fn service_error(body: &[u8]) -> Option<(String, String)> {
     let v: Value = serde_json::from_slice(body).ok()?;
     let err = v.get("error").or_else(|| v.get("Error"))?;
     let field = |a: &str, b: &str| {

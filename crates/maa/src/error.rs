@@ -6,6 +6,17 @@ use std::fmt;
 use tee_attest_core::{CodedError, ErrorCode};
 
 /// Which check of relying-party token validation refused a token.
+///
+/// **Authentication or authorization.** Every check but one says that the
+/// token does not authenticate its bearer for this service — malformed,
+/// forged, expired, from another issuer, for another audience, or signed
+/// with a key or algorithm the profile does not accept: an HTTP service
+/// answers **401 Unauthorized**. [`TokenCheck::Role`] alone says that the
+/// token is authentic and valid here but its identity lacks the role the
+/// profile requires: **403 Forbidden**. The role check runs last, so a
+/// refusal by it implies that every other check passed.
+/// [`TokenCheck::http_status`] and [`TokenCheck::is_authorization`] tell
+/// the two apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TokenCheck {
@@ -17,7 +28,8 @@ pub enum TokenCheck {
     Header,
     /// The payload is not a UTF-8 JSON object with unique member names.
     Claims,
-    /// `alg` is not one of the allowed algorithms (RS256).
+    /// `alg` is not one of the profile's algorithms (RS256 for MAA tokens;
+    /// never `none` nor an HMAC algorithm).
     Algorithm,
     /// `typ` is present and not `JWT`.
     Type,
@@ -25,7 +37,9 @@ pub enum TokenCheck {
     Critical,
     /// No key with the token's `kid` in the trusted JWKS (even after refresh).
     KeyId,
-    /// The JWKS key for the `kid` is unusable (wrong `kty`, bad `x5c`).
+    /// The JWKS key for the `kid` is unusable (bad `x5c`, `use` other than
+    /// `sig`), or cannot serve the token's `alg` (its `kty`, or the JWK's
+    /// own `alg`, is for another algorithm).
     Key,
     /// The signature does not verify with the trusted key.
     Signature,
@@ -43,6 +57,11 @@ pub enum TokenCheck {
     Nonce,
     /// The token comes from mock evidence and mock roots are not trusted.
     MockEvidence,
+    /// `aud` is missing, or neither is nor contains the profile's audience.
+    Audience,
+    /// The token is authentic and valid, but its role claim does not hold
+    /// the role the profile requires (HTTP 403, not 401).
+    Role,
 }
 
 impl TokenCheck {
@@ -66,6 +85,25 @@ impl TokenCheck {
             TokenCheck::Version => "x-ms-ver",
             TokenCheck::Nonce => "nonce",
             TokenCheck::MockEvidence => "mock-evidence",
+            TokenCheck::Audience => "audience",
+            TokenCheck::Role => "role",
+        }
+    }
+
+    /// Whether this check refuses an authenticated identity for lacking a
+    /// permission ([`TokenCheck::Role`]) rather than failing to
+    /// authenticate the token (every other check).
+    pub const fn is_authorization(self) -> bool {
+        matches!(self, TokenCheck::Role)
+    }
+
+    /// The HTTP status a service answers a refusal by this check with: 403
+    /// (Forbidden) for [`TokenCheck::Role`], 401 (Unauthorized) otherwise.
+    pub const fn http_status(self) -> u16 {
+        if self.is_authorization() {
+            403
+        } else {
+            401
         }
     }
 
@@ -311,6 +349,22 @@ mod tests {
                 .number(),
             6
         );
+        for check in [TokenCheck::Audience, TokenCheck::Role] {
+            assert_eq!(MaaError::rejected(check, "x").code().number(), 6);
+        }
+        assert_eq!(TokenCheck::Audience.name(), "audience");
+        assert_eq!(TokenCheck::Role.to_string(), "role");
+        assert_eq!(TokenCheck::Role.http_status(), 403);
+        assert!(TokenCheck::Role.is_authorization());
+        for check in [
+            TokenCheck::Audience,
+            TokenCheck::Signature,
+            TokenCheck::Expired,
+            TokenCheck::Key,
+        ] {
+            assert_eq!(check.http_status(), 401);
+            assert!(!check.is_authorization());
+        }
         let e = tee_attest_core::Error::from(MaaError::Unseal("tag mismatch".into()));
         assert_eq!(e.code().number(), 14);
     }

@@ -5,7 +5,9 @@
 mod b64;
 mod client;
 mod error;
+mod profile;
 
+pub mod admin;
 pub mod azureguest;
 pub mod seal;
 pub mod validate;
@@ -17,4 +19,7 @@ pub use client::{MaaClient, IMDS_TOKEN_API_VERSION, MAA_RESOURCE, PLATFORM_API_V
 pub use error::{MaaError, TokenCheck};
 pub use seal::{seal_envelope, seal_token, unseal_envelope, unseal_token};
 pub use tee_attest_http::{retry_delay, HttpConfig};
-pub use validate::{Clock, FixedClock, Jwks, SystemClock, TokenValidator};
+pub use validate::{
+    Algorithm, Clock, FixedClock, Jwks, SystemClock, TokenValidator, ValidationProfile,
+    DEFAULT_ROLE_CLAIM,
+};

@@ -1,30 +1,56 @@
-//! Relying-party validation of attestation tokens (MAA's or our verifier's).
+//! Relying-party validation of tokens: attestation tokens (MAA's or our
+//! verifier's) and, with another [`ValidationProfile`], bearer tokens of an
+//! OpenID issuer such as Azure AD's access tokens.
 //!
 //! Keys come only from the configured JWKS — a static file, or the issuer's
 //! OpenID metadata (`{issuer}/.well-known/openid-configuration` →
 //! `jwks_uri`, which must be on the issuer's origin). Header members that
 //! point elsewhere (`jku`, `x5u`, `x5c`, `jwk`) are ignored.
 //!
-//! The checks, in order (each refusal names its [`TokenCheck`]):
+//! **Profiles.** One validator, one [`ValidationProfile`]: which algorithms
+//! it accepts, whether `kid` and `x-ms-ver` are required, whether the
+//! mock-evidence check applies, and which audience and role it requires.
+//! [`ValidationProfile::maa`] (the default) accepts RS256 only, requires
+//! `x-ms-ver` and checks for mock evidence; [`ValidationProfile::admin`]
+//! accepts RS256, PS256 and ES256, requires `kid`, an `aud` naming the
+//! service and a granted role. Checks a profile does not ask for are
+//! skipped; every other check is the same for all profiles.
+//!
+//! The checks, in order (each refusal names its [`TokenCheck`]; those in
+//! brackets run only when the profile asks for them):
 //!
 //! ```text
 //! size ─ format (3 non-empty base64url parts) ─ header (UTF-8 JSON object,
-//! unique names) ─ alg == RS256 ─ typ ∈ {absent, JWT} ─ no crit ─ claims
-//! (UTF-8 JSON object, unique names) ─ iss ─ exp present ─ not expired ─
-//! nbf/iat not in the future ─ kid in JWKS (one rate-limited refresh) ─ key
-//! usable (RSA ≥ 2048, n/e or x5c[0]) ─ signature ─ x-ms-ver ─ mock evidence
-//! ─ nonce
+//! unique names) ─ alg ∈ profile's algorithms (never none/HS*) ─ typ ∈
+//! {absent, JWT} ─ no crit ─ claims (UTF-8 JSON object, unique names) ─ iss
+//! ─ [aud] ─ exp present ─ not expired ─ nbf/iat not in the future ─ [kid
+//! present] ─ kid in JWKS (one rate-limited refresh) ─ key usable for the
+//! alg (RSA ≥ 2048 for RS256/PS256/PS384, EC P-256 for ES256; the JWK's own
+//! alg, if any, must be the token's) ─ signature ─ [x-ms-ver] ─ [mock
+//! evidence] ─ nonce ─ [role]
 //! ```
 //!
-//! Time checks come before the key lookup so that stale tokens never make
-//! the validator fetch keys.
+//! Issuer, audience and time checks come before the key lookup so that
+//! stale or foreign tokens never make the validator fetch keys. The role
+//! check comes last: a refusal by [`TokenCheck::Role`] means that the token
+//! is authentic and valid for this service but its identity lacks the role
+//! (HTTP 403); every other refusal is a failed authentication (401), see
+//! [`TokenCheck::http_status`].
 //!
-//! Cost: the RS256 signature dominates. Header and payload are decoded
-//! (SIMD base64url) and walked once each without building a tree — only the
-//! members the checks read are decoded — and JWKS keys are parsed once
-//! (aws-lc-rs) when the set is loaded. The token returned holds the checked
-//! JSON texts; its `Value` trees are built on first use. Figures in
-//! `docs/PERFORMANCE.md` (`benches/verify.rs`, `validate/*`).
+//! Algorithm confusion is impossible by construction: the algorithm is one
+//! of the profile's (all asymmetric), each JWKS key is parsed when the set
+//! is loaded for exactly the algorithms its type (and its JWK `alg`)
+//! allows, and a token is verified with the key parsed for its algorithm or
+//! not at all.
+//!
+//! Cost: the signature dominates. Header and payload are decoded (SIMD
+//! base64url) and walked once each without building a tree — only the
+//! members the checks read are decoded, and a profile without audience or
+//! role reads no more than the MAA checks need — and JWKS keys are parsed
+//! once per algorithm (aws-lc-rs) when the set is loaded. The token
+//! returned holds the checked JSON texts; its `Value` trees are built on
+//! first use. Figures in `docs/PERFORMANCE.md` (`benches/verify.rs`,
+//! `validate/*`).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -32,13 +58,18 @@ use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
+use aws_lc_rs::signature::{
+    ParsedPublicKey, VerificationAlgorithm, ECDSA_P256_SHA256_FIXED, RSA_PKCS1_2048_8192_SHA256,
+    RSA_PSS_2048_8192_SHA256, RSA_PSS_2048_8192_SHA384,
+};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tee_attest_core::{AttestationToken, MOCK_EVIDENCE_CLAIM};
 use tee_attest_tpm::RsaPublic;
+use x509_cert::spki::ObjectIdentifier;
 
+pub use crate::profile::{Algorithm, ValidationProfile, DEFAULT_ROLE_CLAIM};
 use crate::{b64, MaaError, TokenCheck};
 use tee_attest_http::{Http, HttpConfig, Method};
 
@@ -82,28 +113,110 @@ impl Clock for FixedClock {
     }
 }
 
-/// A JWKS key as trusted for verification: parsed once for RS256
-/// (aws-lc-rs), or why it cannot be used.
+/// The aws-lc-rs verification parameters of a JWS algorithm.
+fn verification(alg: Algorithm) -> &'static dyn VerificationAlgorithm {
+    match alg {
+        Algorithm::Rs256 => &RSA_PKCS1_2048_8192_SHA256,
+        Algorithm::Ps256 => &RSA_PSS_2048_8192_SHA256,
+        Algorithm::Ps384 => &RSA_PSS_2048_8192_SHA384,
+        Algorithm::Es256 => &ECDSA_P256_SHA256_FIXED,
+    }
+}
+
+/// A JWK's public key, before it is parsed for its algorithms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum KeyMaterial {
+    Rsa(RsaPublic),
+    /// A P-256 point, SEC1 uncompressed (`04 || x || y`).
+    EcP256(Vec<u8>),
+}
+
+impl KeyMaterial {
+    /// The JWK `kty` of this key.
+    fn key_type(&self) -> &'static str {
+        match self {
+            KeyMaterial::Rsa(_) => "RSA",
+            KeyMaterial::EcP256(_) => "EC",
+        }
+    }
+
+    /// The encoding aws-lc-rs parses: PKCS#1 `RSAPublicKey`, or the point.
+    fn encoded(&self) -> Result<Cow<'_, [u8]>, String> {
+        match self {
+            KeyMaterial::Rsa(k) => {
+                if rsa_bits(k) < MIN_RSA_BITS {
+                    return Err(format!("{}-bit RSA is too small", rsa_bits(k)));
+                }
+                k.to_pkcs1_der()
+                    .map(Cow::Owned)
+                    .map_err(|e| format!("not a usable RSA key: {e}"))
+            }
+            KeyMaterial::EcP256(point) => Ok(Cow::Borrowed(point)),
+        }
+    }
+}
+
+/// A JWKS key parsed, once, for each algorithm it may verify: those of its
+/// key type, or only the JWK's own `alg` when it names one.
+#[derive(Debug, Clone)]
+struct UsableKey {
+    key_type: &'static str,
+    /// The JWK's `alg`, which restricts the key to that algorithm.
+    alg: Option<Algorithm>,
+    /// By [`Algorithm::index`].
+    parsed: [Option<Arc<ParsedPublicKey>>; Algorithm::ALL.len()],
+}
+
+impl UsableKey {
+    /// Why this key cannot verify an `alg` token (the error path only).
+    fn unfit_for(&self, alg: Algorithm) -> String {
+        match self.alg {
+            _ if alg.key_type() != self.key_type => format!(
+                "an {} key cannot verify {alg} (an {} algorithm)",
+                self.key_type,
+                alg.key_type()
+            ),
+            Some(own) => format!("the JWK is for {own} only, not {alg}"),
+            None => format!("it cannot verify {alg}"),
+        }
+    }
+}
+
+/// A JWKS key as trusted for verification: parsed once per algorithm it may
+/// serve (aws-lc-rs), or why it cannot be used.
 #[derive(Debug, Clone)]
 enum TrustedKey {
-    Rsa(Arc<ParsedPublicKey>),
+    Usable(UsableKey),
     Unusable(String),
 }
 
 impl TrustedKey {
-    fn rsa(key: &RsaPublic) -> Self {
-        if rsa_bits(key) < MIN_RSA_BITS {
-            return Self::Unusable(format!("{}-bit RSA is too small", rsa_bits(key)));
+    fn new(material: &KeyMaterial, alg: Option<Algorithm>) -> Self {
+        let encoded = match material.encoded() {
+            Ok(e) => e,
+            Err(reason) => return Self::Unusable(reason),
+        };
+        let mut parsed: [Option<Arc<ParsedPublicKey>>; Algorithm::ALL.len()] = Default::default();
+        for a in Algorithm::ALL {
+            if a.key_type() != material.key_type() || alg.is_some_and(|own| own != a) {
+                continue;
+            }
+            match ParsedPublicKey::new(verification(a), &*encoded) {
+                Ok(k) => parsed[a.index()] = Some(Arc::new(k)),
+                Err(e) => {
+                    return Self::Unusable(format!("not a usable {} key: {e}", material.key_type()))
+                }
+            }
         }
-        match key
-            .to_pkcs1_der()
-            .map_err(|e| e.to_string())
-            .and_then(|der| {
-                ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, der).map_err(|e| e.to_string())
-            }) {
-            Ok(parsed) => Self::Rsa(Arc::new(parsed)),
-            Err(e) => Self::Unusable(format!("not a usable RSA key: {e}")),
-        }
+        Self::Usable(UsableKey {
+            key_type: material.key_type(),
+            alg,
+            parsed,
+        })
+    }
+
+    fn rsa(key: RsaPublic) -> Self {
+        Self::new(&KeyMaterial::Rsa(key), None)
     }
 }
 
@@ -114,12 +227,17 @@ pub struct Jwks {
 }
 
 impl Jwks {
-    /// Parses a JWKS document (`{"keys": [...]}`). Keys are taken from `n`/`e`
-    /// or, when the JWK carries only `x5c` (as MAA's does), from the
-    /// certificate `x5c[0]`. Keys that cannot be used (not RSA, too small,
-    /// `use` other than `sig`, `alg` other than RS256, bad certificate) are
-    /// kept as unusable, so that a token naming them is refused by the `key`
-    /// check. Code 16 when the document is not a JWKS, 18 when empty.
+    /// Parses a JWKS document (`{"keys": [...]}`). RSA keys are taken from
+    /// `n`/`e` and EC P-256 keys from `crv`/`x`/`y` or, when the JWK carries
+    /// only `x5c` (as MAA's does), from the certificate `x5c[0]`; each is
+    /// parsed once, here, for every algorithm it may verify (RSA: RS256,
+    /// PS256, PS384; EC P-256: ES256), or only for the JWK's `alg` when it
+    /// names one. Keys that cannot be used (another `kty` or curve, RSA
+    /// under 2048 bits, `use` other than `sig`, an `alg` we do not support
+    /// or for another key type, a bad certificate, `n`/`e` or `x`/`y`
+    /// differing from `x5c[0]`) are kept as unusable, so that a token
+    /// naming them is refused by the `key` check. Code 16 when the document
+    /// is not a JWKS, 18 when empty.
     pub fn parse(json: &[u8]) -> Result<Self, MaaError> {
         if json.iter().all(u8::is_ascii_whitespace) {
             return Err(MaaError::EmptyResponse("the JWKS".into()));
@@ -137,7 +255,7 @@ impl Jwks {
                 .unwrap_or_default()
                 .to_string();
             let key = match trusted_key(jwk) {
-                Ok(k) => TrustedKey::rsa(&k),
+                Ok((material, alg)) => TrustedKey::new(&material, alg),
                 Err(reason) => TrustedKey::Unusable(reason),
             };
             // A kid listed twice is ambiguous: keep it unusable.
@@ -153,12 +271,14 @@ impl Jwks {
         Ok(Self { keys: out })
     }
 
-    /// A JWKS of RSA keys by kid (for tests and embedded verifiers).
+    /// A JWKS of RSA keys by kid (for tests and embedded verifiers); each
+    /// may verify RS256, PS256 and PS384 (the profile decides which
+    /// algorithms are accepted).
     pub fn from_rsa_keys(keys: impl IntoIterator<Item = (String, RsaPublic)>) -> Self {
         Self {
             keys: keys
                 .into_iter()
-                .map(|(k, v)| (k, TrustedKey::rsa(&v)))
+                .map(|(k, v)| (k, TrustedKey::rsa(v)))
                 .collect(),
         }
     }
@@ -193,56 +313,158 @@ fn rsa_bits(k: &RsaPublic) -> usize {
     k.n.len().saturating_sub(1) * 8 + lead
 }
 
-fn key_from_x5c(cert_b64: &str) -> Result<RsaPublic, String> {
+/// `rsaEncryption`.
+const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+/// `id-ecPublicKey`.
+const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+/// `prime256v1` (P-256).
+const P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+
+/// The public key of the certificate `x5c[0]`: RSA, or EC on P-256.
+fn key_from_x5c(cert_b64: &str) -> Result<KeyMaterial, String> {
     use der::{Decode, Encode};
     let der_bytes = b64::decode_any(cert_b64).ok_or("x5c[0] is not base64")?;
     let cert = x509_cert::Certificate::from_der(&der_bytes)
         .map_err(|e| format!("x5c[0] is not an X.509 certificate: {e}"))?;
-    let spki = cert
-        .tbs_certificate
-        .subject_public_key_info
-        .to_der()
-        .map_err(|e| e.to_string())?;
-    RsaPublic::from_spki_der(&spki).map_err(|e| format!("x5c[0] does not hold an RSA key: {e}"))
+    let spki = &cert.tbs_certificate.subject_public_key_info;
+    if spki.algorithm.oid == EC_PUBLIC_KEY {
+        let curve = spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
+        if curve != Some(P256) {
+            return Err("x5c[0] holds an EC key that is not on P-256".into());
+        }
+        let point = spki
+            .subject_public_key
+            .as_bytes()
+            .ok_or("x5c[0]'s EC point is not a whole number of bytes")?;
+        return ec_point(point).map(KeyMaterial::EcP256);
+    }
+    if spki.algorithm.oid != RSA_ENCRYPTION {
+        return Err(format!(
+            "x5c[0] holds a key of algorithm {} (neither RSA nor EC)",
+            spki.algorithm.oid
+        ));
+    }
+    let spki = spki.to_der().map_err(|e| e.to_string())?;
+    RsaPublic::from_spki_der(&spki)
+        .map(KeyMaterial::Rsa)
+        .map_err(|e| format!("x5c[0] does not hold an RSA key: {e}"))
 }
 
-fn trusted_key(jwk: &Value) -> Result<RsaPublic, String> {
+/// An uncompressed P-256 point (`04 || x || y`), checked for its form only
+/// (aws-lc-rs checks that it is on the curve).
+fn ec_point(point: &[u8]) -> Result<Vec<u8>, String> {
+    if point.len() != 65 || point.first() != Some(&0x04) {
+        return Err("the EC point is not an uncompressed P-256 point".into());
+    }
+    Ok(point.to_vec())
+}
+
+/// The P-256 point of an EC JWK's `x` and `y` (base64url, 32 bytes each).
+fn ec_point_from_jwk(jwk: &Value) -> Result<Vec<u8>, String> {
+    let coordinate = |name: &str| -> Result<Vec<u8>, String> {
+        let text = jwk
+            .get(name)
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("`{name}` is missing or not a string"))?;
+        let bytes = b64::decode_any(text).ok_or_else(|| format!("`{name}` is not base64url"))?;
+        if bytes.len() != 32 {
+            return Err(format!(
+                "`{name}` is {} bytes, not the 32 of a P-256 coordinate",
+                bytes.len()
+            ));
+        }
+        Ok(bytes)
+    };
+    let mut point = Vec::with_capacity(65);
+    point.push(0x04);
+    point.extend(coordinate("x")?);
+    point.extend(coordinate("y")?);
+    Ok(point)
+}
+
+/// A JWK's key and the algorithm its `alg` restricts it to, or why it
+/// cannot be used.
+fn trusted_key(jwk: &Value) -> Result<(KeyMaterial, Option<Algorithm>), String> {
     let kty = jwk.get("kty").and_then(Value::as_str).unwrap_or("");
-    if kty != "RSA" {
-        return Err(format!("kty {kty:?} is not RSA"));
+    if kty != "RSA" && kty != "EC" {
+        return Err(format!("kty {kty:?} is neither RSA nor EC"));
     }
     if let Some(u) = jwk.get("use") {
         if u.as_str() != Some("sig") {
             return Err(format!("use {u} is not sig"));
         }
     }
-    if let Some(a) = jwk.get("alg") {
-        if a.as_str() != Some("RS256") {
-            return Err(format!("alg {a} is not RS256"));
-        }
-    }
+    let alg = match jwk.get("alg") {
+        None => None,
+        Some(a) => match a.as_str().and_then(Algorithm::from_name) {
+            Some(alg) if alg.key_type() == kty => Some(alg),
+            Some(alg) => {
+                return Err(format!(
+                    "alg {alg} is for {} keys, not {kty}",
+                    alg.key_type()
+                ))
+            }
+            None => return Err(format!("alg {a} is not supported")),
+        },
+    };
     let x5c0 = jwk
         .get("x5c")
         .and_then(Value::as_array)
         .and_then(|a| a.first())
         .and_then(Value::as_str);
-    let key = if jwk.get("n").is_some() || jwk.get("e").is_some() {
-        let k = RsaPublic::from_jwk(jwk).map_err(|e| e.to_string())?;
-        if let Some(c) = x5c0 {
-            if key_from_x5c(c)? != k {
-                return Err("n/e and x5c[0] hold different keys".into());
-            }
+    let from_x5c = |cert: &str| -> Result<KeyMaterial, String> {
+        let key = key_from_x5c(cert)?;
+        if key.key_type() != kty {
+            return Err(format!(
+                "x5c[0] holds an {} key, the JWK says kty {kty}",
+                key.key_type()
+            ));
         }
-        k
-    } else if let Some(c) = x5c0 {
-        key_from_x5c(c)?
-    } else {
-        return Err("neither n/e nor x5c".into());
+        Ok(key)
     };
-    if rsa_bits(&key) < MIN_RSA_BITS {
-        return Err(format!("{}-bit RSA is too small", rsa_bits(&key)));
+    let inline = if kty == "RSA" {
+        (jwk.get("n").is_some() || jwk.get("e").is_some())
+            .then(|| RsaPublic::from_jwk(jwk).map(KeyMaterial::Rsa))
+            .transpose()
+            .map_err(|e| e.to_string())?
+    } else {
+        if jwk.get("crv").is_some_and(|c| c.as_str() != Some("P-256")) {
+            return Err(format!("crv {} is not P-256", jwk["crv"]));
+        }
+        if jwk.get("x").is_some() || jwk.get("y").is_some() {
+            if jwk.get("crv").is_none() {
+                return Err("an EC JWK with x/y must name its crv".into());
+            }
+            Some(KeyMaterial::EcP256(ec_point_from_jwk(jwk)?))
+        } else {
+            None
+        }
+    };
+    let key = match (inline, x5c0) {
+        (Some(k), Some(c)) => {
+            if from_x5c(c)? != k {
+                return Err(match k {
+                    KeyMaterial::Rsa(_) => "n/e and x5c[0] hold different keys".into(),
+                    KeyMaterial::EcP256(_) => "x/y and x5c[0] hold different keys".into(),
+                });
+            }
+            k
+        }
+        (Some(k), None) => k,
+        (None, Some(c)) => from_x5c(c)?,
+        (None, None) if kty == "RSA" => return Err("neither n/e nor x5c".into()),
+        (None, None) => return Err("neither x/y nor x5c".into()),
+    };
+    if let KeyMaterial::Rsa(k) = &key {
+        if rsa_bits(k) < MIN_RSA_BITS {
+            return Err(format!("{}-bit RSA is too small", rsa_bits(k)));
+        }
     }
-    Ok(key)
+    Ok((key, alg))
 }
 
 /// A JSON value decoded into a [`Value`], refusing duplicate member names
@@ -466,11 +688,13 @@ struct Picked<const N: usize> {
 
 /// A JSON object walked as [`Walk`] does, with the members named in
 /// `wanted` decoded ([`Strict`]) and the client payload's nonces kept.
-struct Pick<const N: usize> {
-    wanted: [&'static str; N],
+/// `None` names nothing (a member the profile does not read); a name
+/// listed twice is decoded into its first slot only.
+struct Pick<'w, const N: usize> {
+    wanted: [Option<&'w str>; N],
 }
 
-impl<'de, const N: usize> DeserializeSeed<'de> for Pick<N> {
+impl<'de, const N: usize> DeserializeSeed<'de> for Pick<'_, N> {
     type Value = Picked<N>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
@@ -478,7 +702,7 @@ impl<'de, const N: usize> DeserializeSeed<'de> for Pick<N> {
     }
 }
 
-impl<'de, const N: usize> Visitor<'de> for Pick<N> {
+impl<'de, const N: usize> Visitor<'de> for Pick<'_, N> {
     type Value = Picked<N>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -491,7 +715,7 @@ impl<'de, const N: usize> Visitor<'de> for Pick<N> {
         };
         let mut names = NameStack::with_capacity(64);
         while let Some(name) = map.next_key_seed(NameSeed)? {
-            let wanted = self.wanted.iter().position(|w| *w == name);
+            let wanted = self.wanted.iter().position(|w| *w == Some(&*name));
             let keep = if name == "x-ms-runtime" {
                 Keep::RuntimeNonces
             } else {
@@ -520,7 +744,7 @@ fn checked_object<const N: usize>(
     part: &str,
     check: TokenCheck,
     what: &str,
-    wanted: [&'static str; N],
+    wanted: [Option<&str>; N],
 ) -> Result<(Vec<u8>, Picked<N>), MaaError> {
     let bytes = b64url_decode(part).ok_or_else(|| {
         MaaError::rejected(TokenCheck::Format, format!("the {what} is not base64url"))
@@ -597,11 +821,25 @@ struct Cache {
 }
 
 impl Cache {
-    /// The usable key for `kid`, a refusal if its key is unusable, or
-    /// `None` if the set has no key for it.
-    fn lookup_key(&self, kid: Option<&str>) -> Option<Result<Arc<ParsedPublicKey>, MaaError>> {
+    /// The key for `kid`, parsed for `alg`; a refusal if that key is
+    /// unusable or cannot verify `alg` (another key type, or a JWK `alg`
+    /// naming another algorithm); `None` if the set has no key for `kid`.
+    fn lookup_key(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Option<Result<Arc<ParsedPublicKey>, MaaError>> {
         Some(match self.jwks.lookup(kid)? {
-            TrustedKey::Rsa(k) => Ok(Arc::clone(k)),
+            TrustedKey::Usable(key) => match &key.parsed[alg.index()] {
+                Some(k) => Ok(Arc::clone(k)),
+                None => Err(MaaError::rejected(
+                    TokenCheck::Key,
+                    format!(
+                        "the JWKS key {kid:?} cannot verify this token: {}",
+                        key.unfit_for(alg)
+                    ),
+                )),
+            },
             TrustedKey::Unusable(reason) => Err(MaaError::rejected(
                 TokenCheck::Key,
                 format!("the JWKS key {kid:?} is unusable: {reason}"),
@@ -610,9 +848,12 @@ impl Cache {
     }
 }
 
-/// Validates attestation tokens as a relying party.
+/// Validates tokens as a relying party: attestation tokens (the default
+/// [`ValidationProfile::maa`]) or, with another [`ValidationProfile`],
+/// bearer tokens of an OpenID issuer ([`ValidationProfile::admin`]).
 pub struct TokenValidator {
     issuer: Option<String>,
+    profile: ValidationProfile,
     source: KeySource,
     /// Read on every validation; written only briefly around a refresh.
     cache: RwLock<Cache>,
@@ -635,6 +876,7 @@ impl fmt::Debug for TokenValidator {
             )
             .field("leeway", &self.leeway)
             .field("allow_mock", &self.allow_mock)
+            .field("profile", &self.profile)
             .finish_non_exhaustive()
     }
 }
@@ -643,6 +885,7 @@ impl TokenValidator {
     fn with_source(issuer: Option<String>, source: KeySource, jwks: Jwks) -> Self {
         Self {
             issuer: issuer.map(|i| normalize_issuer(i.trim()).to_string()),
+            profile: ValidationProfile::maa(),
             source,
             cache: RwLock::new(Cache {
                 jwks,
@@ -693,6 +936,21 @@ impl TokenValidator {
         ))
     }
 
+    /// Validates with `profile` instead of the default
+    /// [`ValidationProfile::maa`]: the algorithms accepted, whether `kid`
+    /// and `x-ms-ver` are required, whether the mock-evidence check
+    /// applies, and the audience and role required.
+    #[must_use]
+    pub fn with_profile(mut self, profile: ValidationProfile) -> Self {
+        self.profile = profile;
+        self
+    }
+
+    /// The profile tokens are validated with.
+    pub fn profile(&self) -> &ValidationProfile {
+        &self.profile
+    }
+
     /// Uses `clock` for the time checks.
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -707,7 +965,8 @@ impl TokenValidator {
         self
     }
 
-    /// Whether tokens from mock evidence are accepted (default: no).
+    /// Whether tokens from mock evidence are accepted (default: no), where
+    /// the profile applies the mock-evidence check.
     #[must_use]
     pub fn allow_mock(mut self, allow: bool) -> Self {
         self.allow_mock = allow;
@@ -733,16 +992,19 @@ impl TokenValidator {
         self.issuer.as_deref()
     }
 
-    /// Validates `token`; with `expected_nonce`, the token's nonce (the
-    /// `nonce` claim, or `x-ms-runtime.client-payload.nonce`, raw or base64)
-    /// must match. Returns the decoded token.
+    /// Validates `token` with the validator's profile; with
+    /// `expected_nonce`, the token's nonce (the `nonce` claim, or
+    /// `x-ms-runtime.client-payload.nonce`, raw or base64) must match.
+    /// Returns the decoded token. A refusal names its [`TokenCheck`]; only
+    /// [`TokenCheck::Role`] means "authenticated, but not authorized"
+    /// ([`TokenCheck::http_status`]).
     pub async fn validate(
         &self,
         token: &str,
         expected_nonce: Option<&[u8]>,
     ) -> Result<AttestationToken, MaaError> {
         let parsed = self.precheck(token)?;
-        let key = self.key_for(parsed.kid.as_deref()).await?;
+        let key = self.key_for(parsed.kid.as_deref(), parsed.alg).await?;
         self.finish(parsed, &key, expected_nonce)
     }
 
@@ -786,18 +1048,35 @@ impl TokenValidator {
             h,
             TokenCheck::Header,
             "header",
-            ["alg", "typ", "crit", "kid"],
+            [Some("alg"), Some("typ"), Some("crit"), Some("kid")],
         )?;
         let [alg, typ, crit, kid] = header.values;
-        match alg.as_ref().and_then(Value::as_str) {
-            Some("RS256") => {}
-            other => {
+        // Only the profile's algorithms, all asymmetric: never `none`, never
+        // HMAC; the key must then be of the algorithm's type.
+        let alg = match alg.as_ref().and_then(Value::as_str) {
+            Some(name) => match Algorithm::from_name(name) {
+                Some(a) if self.profile.allows(a) => a,
+                _ => {
+                    return Err(MaaError::rejected(
+                        TokenCheck::Algorithm,
+                        format!(
+                            "alg {name:?} is not allowed (allowed: {})",
+                            self.profile.algorithm_list()
+                        ),
+                    ))
+                }
+            },
+            None => {
                 return Err(MaaError::rejected(
                     TokenCheck::Algorithm,
-                    format!("alg {other:?} is not allowed (RS256 only)"),
+                    format!(
+                        "alg {} is not allowed (allowed: {})",
+                        alg.map_or_else(|| "(missing)".to_string(), |a| a.to_string()),
+                        self.profile.algorithm_list()
+                    ),
                 ))
             }
-        }
+        };
         if let Some(typ) = typ {
             if !typ.as_str().is_some_and(|t| t.eq_ignore_ascii_case("JWT")) {
                 return Err(MaaError::rejected(
@@ -833,22 +1112,34 @@ impl TokenValidator {
         };
         // A dot in the payload (more than three segments) fails its
         // base64url decoding, and is reported as such.
-        let (claims_json, claims) = checked_object(
-            p,
-            TokenCheck::Claims,
-            "payload",
-            [
-                "iss",
-                "exp",
-                "nbf",
-                "iat",
-                "x-ms-ver",
-                MOCK_EVIDENCE_CLAIM,
-                "nonce",
-            ],
-        )
-        .map_err(|e| if p.contains('.') { too_many() } else { e })?;
-        let [iss, exp, nbf, iat, ver, mock, nonce] = claims.values;
+        // The claims every profile reads, then those only some read: `aud`
+        // with an audience, the role claim with a role (`None` reads
+        // nothing, so the MAA profile decodes no more than it always did).
+        let role_claim = self.profile.role().map(|_| self.profile.role_claim());
+        let mut wanted = [
+            Some("iss"),
+            Some("exp"),
+            Some("nbf"),
+            Some("iat"),
+            Some("x-ms-ver"),
+            Some(MOCK_EVIDENCE_CLAIM),
+            Some("nonce"),
+            self.profile.audience().map(|_| "aud"),
+            role_claim,
+        ];
+        // A role claim that is also one of the others is read from its slot.
+        let role_shares = role_claim.and_then(|r| wanted[..8].iter().position(|w| *w == Some(r)));
+        if role_shares.is_some() {
+            wanted[8] = None;
+        }
+        let (claims_json, claims) = checked_object(p, TokenCheck::Claims, "payload", wanted)
+            .map_err(|e| if p.contains('.') { too_many() } else { e })?;
+        let mut values = claims.values;
+        let role = match role_shares {
+            Some(i) => values[i].clone(),
+            None => values[8].take(),
+        };
+        let [iss, exp, nbf, iat, ver, mock, nonce, aud, _] = values;
         // The token's nonces: its `nonce` claim, and the members named
         // `nonce` (any case) of `x-ms-runtime.client-payload`.
         let mut nonces = claims.payload_nonces;
@@ -866,6 +1157,9 @@ impl TokenValidator {
                 }
                 None => return Err(MaaError::rejected(TokenCheck::Issuer, "no `iss` claim")),
             }
+        }
+        if let Some(want) = self.profile.audience() {
+            check_audience(aud.as_ref(), want)?;
         }
         let now = self.clock.now_unix();
         let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(300);
@@ -887,16 +1181,24 @@ impl TokenValidator {
                 }
             }
         }
+        if kid.is_none() && self.profile.requires_kid() {
+            return Err(MaaError::rejected(
+                TokenCheck::KeyId,
+                "the token names no kid and the profile requires one",
+            ));
+        }
         Ok(Parsed {
             token,
             message,
             signature,
+            alg,
             kid,
             header_json,
             claims_json,
             has_version: ver.as_ref().is_some_and(Value::is_string),
             mock: mock.as_ref().and_then(Value::as_bool) == Some(true),
             nonces,
+            role,
         })
     }
 
@@ -910,11 +1212,16 @@ impl TokenValidator {
         self.cache.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The key for `kid`: from the cache when it has it (never waiting for
-    /// a refresh in progress), else after at most one refresh per interval
-    /// (refreshes are serialized; the cache lock is never held across one).
-    async fn key_for(&self, kid: Option<&str>) -> Result<Arc<ParsedPublicKey>, MaaError> {
-        if let Some(found) = self.cache().lookup_key(kid) {
+    /// The key for `kid`, parsed for `alg`: from the cache when it has it
+    /// (never waiting for a refresh in progress), else after at most one
+    /// refresh per interval (refreshes are serialized; the cache lock is
+    /// never held across one).
+    async fn key_for(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<Arc<ParsedPublicKey>, MaaError> {
+        if let Some(found) = self.cache().lookup_key(kid, alg) {
             return found;
         }
         if let KeySource::Discovery { http } = &self.source {
@@ -922,7 +1229,7 @@ impl TokenValidator {
             let may_refresh = {
                 let cache = self.cache();
                 // Another task may have refreshed while this one waited.
-                if let Some(found) = cache.lookup_key(kid) {
+                if let Some(found) = cache.lookup_key(kid, alg) {
                     return found;
                 }
                 cache
@@ -948,7 +1255,7 @@ impl TokenValidator {
             }
         }
         let cache = self.cache();
-        cache.lookup_key(kid).unwrap_or_else(|| {
+        cache.lookup_key(kid, alg).unwrap_or_else(|| {
             let refresh_note = cache
                 .last_error
                 .as_ref()
@@ -981,13 +1288,13 @@ impl TokenValidator {
                 "the signature does not verify",
             ));
         }
-        if !parsed.has_version {
+        if !parsed.has_version && self.profile.requires_version() {
             return Err(MaaError::rejected(
                 TokenCheck::Version,
                 "no `x-ms-ver` claim",
             ));
         }
-        if parsed.mock && !self.allow_mock {
+        if parsed.mock && !self.allow_mock && self.profile.checks_mock_evidence() {
             return Err(MaaError::rejected(
                 TokenCheck::MockEvidence,
                 "the token comes from mock evidence and mock roots are not trusted",
@@ -1007,6 +1314,11 @@ impl TokenValidator {
                 ));
             }
         }
+        // Last, so that a refusal by it means an authentic token, valid
+        // here, whose identity lacks the role (403, not 401).
+        if let Some(role) = self.profile.role() {
+            check_role(parsed.role.as_ref(), self.profile.role_claim(), role)?;
+        }
         // Both parts were decoded and checked above (JSON objects, unique
         // names): hand their texts over, to be turned into values on use.
         Ok(AttestationToken::from_checked_parts(
@@ -1024,6 +1336,8 @@ struct Parsed<'t> {
     /// `header.payload`, the signed bytes.
     message: &'t str,
     signature: Vec<u8>,
+    /// The header's `alg`, one the profile allows.
+    alg: Algorithm,
     kid: Option<String>,
     header_json: Vec<u8>,
     claims_json: Vec<u8>,
@@ -1031,6 +1345,37 @@ struct Parsed<'t> {
     mock: bool,
     /// The `nonce` claim and the client payload's nonces.
     nonces: Vec<String>,
+    /// The role claim, when the profile requires a role.
+    role: Option<Value>,
+}
+
+/// `aud` must be `want`, or an array with `want` among its strings.
+fn check_audience(aud: Option<&Value>, want: &str) -> Result<(), MaaError> {
+    let refused = |detail: String| Err(MaaError::rejected(TokenCheck::Audience, detail));
+    match aud {
+        None => refused("no `aud` claim".into()),
+        Some(Value::String(a)) if a == want => Ok(()),
+        Some(Value::Array(all)) if all.iter().any(|a| a.as_str() == Some(want)) => Ok(()),
+        Some(Value::String(a)) => refused(format!("aud {a:?} is not {want:?}")),
+        Some(Value::Array(_)) => refused(format!("aud does not contain {want:?}")),
+        Some(_) => refused("aud is neither a string nor an array".into()),
+    }
+}
+
+/// The role claim must grant `role`: an array with `role` among its
+/// strings, or a string that is `role` or lists it (space-separated, as
+/// OAuth scopes).
+fn check_role(claim: Option<&Value>, name: &str, role: &str) -> Result<(), MaaError> {
+    let refused = |detail: String| Err(MaaError::rejected(TokenCheck::Role, detail));
+    match claim {
+        None => refused(format!("no `{name}` claim")),
+        Some(Value::String(s)) if s.split_ascii_whitespace().any(|r| r == role) => Ok(()),
+        Some(Value::Array(all)) if all.iter().any(|r| r.as_str() == Some(role)) => Ok(()),
+        Some(Value::String(_) | Value::Array(_)) => {
+            refused(format!("`{name}` does not grant the role {role:?}"))
+        }
+        Some(_) => refused(format!("`{name}` is neither a string nor an array")),
+    }
 }
 
 fn origin(u: &reqwest::Url) -> (String, Option<String>, Option<u16>) {
@@ -1108,6 +1453,56 @@ mod tests {
         let twice = b64::std(once.as_bytes());
         assert!(nonce_matches(&once, &bin));
         assert!(nonce_matches(&twice, &bin));
+    }
+
+    /// A JWS signed with a fresh RSA-2048 key, and a JWKS with that key.
+    fn rs256(header: &Value, claims: &Value) -> (String, Jwks) {
+        use aws_lc_rs::rsa::{KeyPair, KeySize, PublicKeyComponents};
+        use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
+        let kp = KeyPair::generate(KeySize::Rsa2048).unwrap();
+        let comps = PublicKeyComponents::<Vec<u8>>::from(kp.public_key());
+        let msg = format!(
+            "{}.{}",
+            b64::url(header.to_string().as_bytes()),
+            b64::url(claims.to_string().as_bytes())
+        );
+        let mut sig = vec![0; kp.public_modulus_len()];
+        kp.sign(
+            &RSA_PKCS1_SHA256,
+            &aws_lc_rs::rand::SystemRandom::new(),
+            msg.as_bytes(),
+            &mut sig,
+        )
+        .unwrap();
+        let jwks = Jwks::from_rsa_keys([("k".to_string(), RsaPublic::new(&comps.n, &comps.e))]);
+        (format!("{msg}.{}", b64::url(&sig)), jwks)
+    }
+
+    #[tokio::test]
+    async fn x_ms_ver_is_required_by_the_maa_profile_only() {
+        let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": "k"});
+        let claims = serde_json::json!({"iss": "https://login.test/t/v2.0", "aud": "api://svc",
+            "roles": ["Admin"], "exp": 1_700_003_600, "iat": 1_699_999_990});
+        let (token, jwks) = rs256(&header, &claims);
+        let validator = |profile: ValidationProfile| {
+            TokenValidator::with_jwks(Some("https://login.test/t/v2.0"), jwks.clone())
+                .with_clock(Arc::new(FixedClock(1_700_000_000)))
+                .with_profile(profile)
+        };
+        let admin = validator(ValidationProfile::admin("api://svc", "Admin"));
+        let t = admin.validate(&token, None).await.unwrap();
+        assert_eq!(t.claim("roles"), Some(&serde_json::json!(["Admin"])));
+        let maa = validator(ValidationProfile::maa());
+        let e = maa.validate(&token, None).await.unwrap_err();
+        assert_eq!(e.token_check(), Some(TokenCheck::Version), "{e}");
+        // The default profile is maa().
+        let e = TokenValidator::with_jwks(None, jwks.clone())
+            .with_clock(Arc::new(FixedClock(1_700_000_000)))
+            .validate(&token, None)
+            .await
+            .unwrap_err();
+        assert_eq!(e.token_check(), Some(TokenCheck::Version), "{e}");
+        assert_eq!(maa.profile(), &ValidationProfile::default());
     }
 
     #[test]

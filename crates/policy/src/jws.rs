@@ -134,8 +134,25 @@ fn jws_err(m: impl Into<String>) -> PolicyError {
     PolicyError::Jws(m.into())
 }
 
-/// Decodes and checks a policy JWS.
-pub fn decode_policy_jws(jws: &str, opts: &JwsOptions) -> Result<PolicyDocument, PolicyError> {
+/// A JWS whose signature (if any) was checked: its header, its payload
+/// (`None` when empty, as in a signed policy reset), and its signer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedJws {
+    /// The protected header.
+    pub header: Value,
+    /// The payload, `None` when the payload part is empty.
+    pub payload: Option<Value>,
+    /// The signer, for a signed JWS.
+    pub signer: Option<PolicySigner>,
+}
+
+/// Decodes a compact JWS and checks it against `opts`: `alg` in the
+/// allow-list (`RSA256`, which Microsoft's Python attestation SDK writes,
+/// is read as `RS256`), an RS256 signature verified with the certificate in
+/// `x5c[0]` or `jwk.x5c[0]`, and that certificate among the trusted signers
+/// when some are configured (an unsigned JWS is then refused). The payload
+/// must be empty or a JSON object.
+pub fn verify_jws(jws: &str, opts: &JwsOptions) -> Result<VerifiedJws, PolicyError> {
     let jws = jws.trim();
     let mut parts = jws.split('.');
     let (Some(h64), Some(p64), Some(s64), None) =
@@ -146,22 +163,30 @@ pub fn decode_policy_jws(jws: &str, opts: &JwsOptions) -> Result<PolicyDocument,
     let header: Value = b64url_decode(h64)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
+        .filter(Value::is_object)
         .ok_or_else(|| jws_err("the header is not base64url-encoded JSON"))?;
-    let alg = header
-        .get("alg")
-        .and_then(Value::as_str)
-        .ok_or_else(|| jws_err("the header has no `alg`"))?;
+    let alg = match header.get("alg").and_then(Value::as_str) {
+        Some("RSA256") => "RS256",
+        Some(a) => a,
+        None => return Err(jws_err("the header has no `alg`")),
+    };
     if !opts.allowed_algs.iter().any(|a| a == alg) {
         return Err(PolicyError::AlgorithmNotAllowed(
             alg.chars().take(32).collect(),
         ));
     }
-    let payload: Value = b64url_decode(p64)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| jws_err("the payload is not base64url-encoded JSON"))?;
-    let text = policy_text_of(&payload)?;
-
+    let payload = if p64.is_empty() {
+        None
+    } else {
+        Some(
+            b64url_decode(p64)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                .filter(|v| v.is_object() || v.is_null())
+                .ok_or_else(|| jws_err("the payload is not a base64url-encoded JSON object"))?,
+        )
+        .filter(|v| !v.is_null())
+    };
     let signer = match alg {
         "none" => {
             if !s64.is_empty() {
@@ -169,7 +194,7 @@ pub fn decode_policy_jws(jws: &str, opts: &JwsOptions) -> Result<PolicyDocument,
             }
             if !opts.trusted_signers.is_empty() {
                 return Err(PolicyError::UntrustedSigner(
-                    "the policy is not signed, but trusted signers are configured".to_string(),
+                    "the document is not signed, but trusted signers are configured".to_string(),
                 ));
             }
             None
@@ -177,10 +202,13 @@ pub fn decode_policy_jws(jws: &str, opts: &JwsOptions) -> Result<PolicyDocument,
         "RS256" => {
             let x5c = header
                 .get("x5c")
+                .or_else(|| header.get("jwk").and_then(|j| j.get("x5c")))
                 .and_then(Value::as_array)
                 .and_then(|a| a.first())
                 .and_then(Value::as_str)
-                .ok_or_else(|| jws_err("an RS256 policy needs the signer certificate in `x5c`"))?;
+                .ok_or_else(|| {
+                    jws_err("an RS256 JWS needs the signer certificate in `x5c` or `jwk.x5c`")
+                })?;
             let cert_der = STANDARD
                 .decode(x5c)
                 .map_err(|_| jws_err("`x5c[0]` is not base64"))?;
@@ -209,9 +237,24 @@ pub fn decode_policy_jws(jws: &str, opts: &JwsOptions) -> Result<PolicyDocument,
             ));
         }
     };
+    Ok(VerifiedJws {
+        header,
+        payload,
+        signer,
+    })
+}
+
+/// Decodes and checks a policy JWS: [`verify_jws`], then the policy text
+/// of its `AttestationPolicy` member.
+pub fn decode_policy_jws(jws: &str, opts: &JwsOptions) -> Result<PolicyDocument, PolicyError> {
+    let v = verify_jws(jws, opts)?;
+    let payload = v
+        .payload
+        .ok_or_else(|| jws_err("the payload is empty: no `AttestationPolicy`"))?;
+    let text = policy_text_of(&payload)?;
     Ok(PolicyDocument {
         text,
-        signer,
+        signer: v.signer,
         was_jws: true,
     })
 }
@@ -230,6 +273,13 @@ fn policy_text_of(payload: &Value) -> Result<String, PolicyError> {
         Some(text) if !v.trim().is_empty() => text,
         _ => v.to_string(),
     })
+}
+
+/// The JWK of a certificate's RSA key (`kty`, `n`, `e`, `x5c`), as MAA
+/// lists policy-management certificates; code 9 when it is not an X.509
+/// certificate with an RSA key.
+pub fn certificate_jwk(cert_der: &[u8]) -> Result<Value, PolicyError> {
+    rsa_public_key(cert_der).map(|(_, jwk)| jwk)
 }
 
 /// The RSA public key of a certificate: PKCS#1 DER and JWK.
@@ -312,6 +362,21 @@ pub fn unsigned_policy_jws(text: &str) -> String {
 /// Signs policy text with an RSA key (PEM, PKCS#8 or PKCS#1) and its
 /// certificate (PEM): an `RS256` JWS with the certificate in `x5c`.
 pub fn sign_policy(text: &str, key_pem: &str, cert_pem: &str) -> Result<String, PolicyError> {
+    sign_jws(
+        Some(&json!({ "AttestationPolicy": URL_SAFE_NO_PAD.encode(text.as_bytes()) })),
+        key_pem,
+        cert_pem,
+    )
+}
+
+/// Signs `payload` (or an empty payload, as a signed policy reset has) with
+/// an RSA key (PEM, PKCS#8 or PKCS#1) and its certificate (PEM): an `RS256`
+/// JWS with the certificate in `x5c`.
+pub fn sign_jws(
+    payload: Option<&Value>,
+    key_pem: &str,
+    cert_pem: &str,
+) -> Result<String, PolicyError> {
     let cert_der = pem_to_der(cert_pem, &["CERTIFICATE"])?;
     let (cert_pkcs1, _) = rsa_public_key(&cert_der)?;
     let key = if let Ok(der) = pem_to_der(key_pem, &["PRIVATE KEY"]) {
@@ -332,9 +397,9 @@ pub fn sign_policy(text: &str, key_pem: &str, cert_pem: &str) -> Result<String, 
         .map_err(|e| PolicyError::Certificate(e.to_string()))?;
     let header = URL_SAFE_NO_PAD
         .encode(json!({ "alg": "RS256", "x5c": [STANDARD.encode(&cert_der)] }).to_string());
-    let payload = URL_SAFE_NO_PAD.encode(
-        json!({ "AttestationPolicy": URL_SAFE_NO_PAD.encode(text.as_bytes()) }).to_string(),
-    );
+    let payload = payload
+        .map(|p| URL_SAFE_NO_PAD.encode(p.to_string()))
+        .unwrap_or_default();
     let signed = format!("{header}.{payload}");
     let mut sig = vec![0u8; key.public_modulus_len()];
     key.sign(

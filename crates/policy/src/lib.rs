@@ -20,7 +20,10 @@ pub use claims::{Claim, ClaimSet, ClaimValue, Issuer};
 pub use error::{PolicyError, Span, SyntaxError};
 pub use eval::{Configuration, Outcome, RuleRef, TokenProperties};
 pub use hash::policy_hash;
-pub use jws::{load_policy, JwsOptions, PolicyDocument, PolicySigner};
+pub use jws::{
+    certificate_jwk, load_policy, sign_jws, verify_jws, JwsOptions, PolicyDocument, PolicySigner,
+    VerifiedJws,
+};
 pub use release::{ReleaseDecision, ReleasePolicy};
 
 /// A parsed and checked MAA attestation policy, ready to evaluate.

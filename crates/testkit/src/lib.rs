@@ -6,6 +6,9 @@
 //! never copied into the repository. A missing vector fails the test loudly.
 #![forbid(unsafe_code)]
 
+pub mod oidc;
+pub mod pki;
+
 use std::path::{Path, PathBuf};
 
 /// The directory of the real-hardware vectors: `$TEE_ATTEST_VECTORS`, else

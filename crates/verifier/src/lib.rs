@@ -10,7 +10,9 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
 pub mod appraise;
+pub mod audit;
 mod error;
+mod fsutil;
 mod local;
 pub mod service;
 mod signer;
@@ -18,6 +20,6 @@ mod signer;
 pub use error::VerifierError;
 pub use local::{
     AttestationType, LocalVerifier, LocalVerifierConfig, DEFAULT_POLICY, DEFAULT_VALIDITY_MINUTES,
-    MAX_VALIDITY_MINUTES,
+    MAX_VALIDITY_MINUTES, RESERVED_CLAIMS,
 };
 pub use signer::TokenSigner;

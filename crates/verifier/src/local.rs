@@ -16,6 +16,14 @@ use crate::VerifierError;
 /// MAA's default AzureGuest policy: permit everything that verifies.
 pub const DEFAULT_POLICY: &str =
     "version=1.0;\nauthorizationrules\n{\n    => permit();\n};\nissuancerules\n{\n};\n";
+/// Claims only the verifier itself issues: a policy's issuance rules cannot
+/// produce them (the standard claims — `iss`, `exp`, `x-ms-policy-hash`, … —
+/// are always overwritten by the verifier; these two are the ones whose
+/// absence means something).
+pub const RESERVED_CLAIMS: &[&str] = &[
+    "x-ms-compliance-status",
+    tee_attest_core::MOCK_EVIDENCE_CLAIM,
+];
 /// Default token validity (MAA: 8 hours).
 pub const DEFAULT_VALIDITY_MINUTES: u64 = 8 * 60;
 /// The longest validity a policy may ask for (one year).
@@ -172,6 +180,12 @@ impl LocalVerifier {
             .unwrap_or_default()
     }
 
+    /// The hash of the policy in force for an attestation type
+    /// (`x-ms-policy-hash`).
+    pub fn policy_hash_for(&self, kind: AttestationType) -> Option<String> {
+        self.policy_for(kind).map(|p| p.hash().to_string())
+    }
+
     fn policy_for(&self, kind: AttestationType) -> Option<Arc<Policy>> {
         let map = match self.policies.read() {
             Ok(m) => m,
@@ -248,6 +262,21 @@ impl LocalVerifier {
             }
         }
         if let Some(n) = nonce {
+            // MAA echoes this nonce without binding it to the evidence, so a
+            // replayed report would come back with any nonce its sender
+            // chose. Here it is echoed only when the evidence binds it: the
+            // runtime data (whose SHA-256 the report carries) must be JSON
+            // with a member `nonce` (any case) equal to it.
+            let bound =
+                runtime_data.is_some_and(|(data, is_json)| is_json && json_nonce_matches(data, n));
+            if !bound {
+                return Err(VerifierError::check(
+                    "nonce.binding",
+                    "the request's nonce is not bound by the evidence: put it in the runtime data \
+                     (JSON, member `nonce`), whose SHA-256 the report carries",
+                )
+                .into());
+            }
             claims.insert("nonce".into(), json!(n));
         }
         if verified.root != tee_attest_snp::RootOrigin::Amd {
@@ -259,6 +288,12 @@ impl LocalVerifier {
     /// Evaluate the type's policy (or a draft) on appraised claims and sign
     /// the token: policy-issued claims, the standard and deprecated claims,
     /// validity from `report_validity_in_minutes`, `x5c` or `x5t`.
+    ///
+    /// A draft policy's result is never signed: it comes back as an
+    /// unsecured JWT (`alg: none`, no `kid`, `jku` or `x5c`), as MAA returns
+    /// it, so that no relying party can accept it. Claims the policy issues
+    /// never replace an appraised claim nor take a name the verifier
+    /// reserves ([`RESERVED_CLAIMS`]).
     fn issue(
         &self,
         kind: AttestationType,
@@ -297,6 +332,10 @@ impl LocalVerifier {
 
         let mut claims: Map<String, Value> = appraised;
         for (k, v) in outcome.outgoing_json() {
+            if RESERVED_CLAIMS.contains(&k.as_str()) {
+                tracing::debug!(claim = %k, "a policy-issued claim with a reserved name is dropped");
+                continue;
+            }
             claims.entry(k).or_insert(v);
         }
         let iat = now();
@@ -324,6 +363,9 @@ impl LocalVerifier {
         ] {
             claims.insert(k.into(), v);
         }
+        if draft_policy.is_some() {
+            return Ok(crate::signer::unsecured_jwt(&Value::Object(claims)));
+        }
         self.signer
             .sign(
                 &Value::Object(claims),
@@ -332,6 +374,15 @@ impl LocalVerifier {
             )
             .map_err(Error::from)
     }
+}
+
+/// Whether JSON `data` is an object with a member named `nonce` (any case)
+/// whose string value is `nonce`.
+fn json_nonce_matches(data: &[u8], nonce: &str) -> bool {
+    serde_json::from_slice::<Map<String, Value>>(data).is_ok_and(|m| {
+        m.iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("nonce") && v.as_str() == Some(nonce))
+    })
 }
 
 #[async_trait]

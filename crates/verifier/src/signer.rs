@@ -168,6 +168,15 @@ impl TokenSigner {
     }
 }
 
+/// An unsecured JWT (RFC 7519 §6: `alg: none`, empty signature) carrying
+/// `claims`: what a draft policy yields. It names no key (`kid`, `jku`,
+/// `x5c`), so nothing can mistake it for a token this verifier vouches for.
+pub(crate) fn unsecured_jwt(claims: &Value) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+    format!("{header}.{payload}.")
+}
+
 /// Write a private file: created with mode 0600 (on Unix) before any byte
 /// is written.
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), VerifierError> {

@@ -295,6 +295,61 @@ fn policies_decide_and_shape_the_token() {
     let mut o = VerifyOptions::default();
     o.draft_policy = Some(deny.into());
     assert!(v.attest(e, &o).is_err());
+
+    // A policy cannot issue the claims only the verifier issues: mock
+    // evidence never becomes compliant, whatever the policy says.
+    let forge = "version=1.0; authorizationrules { => permit(); }; issuancerules { => issue(type=\"x-ms-compliance-status\", value=\"azure-compliant-cvm\"); => issue(type=\"x-tee-attest-mock-evidence\", value=false); => issue(type=\"other\", value=1); };";
+    let t = attest(&verifier(true, Some(forge)), e).unwrap();
+    assert_eq!(t.claim("other"), Some(&Value::from(1)));
+    assert!(t.claim("x-ms-compliance-status").is_none());
+    assert!(t.is_mock_evidence());
+}
+
+/// A draft policy never yields a signed token: with a deny-all policy
+/// configured, a permissive draft that issues a claim of the caller's
+/// choosing comes back as an unsecured JWT (`alg: none`, no key named)
+/// that the relying-party validator refuses.
+#[test]
+fn draft_policies_yield_unsigned_tokens_that_validators_refuse() {
+    let e = &fixture().evidence;
+    let v = verifier(
+        true,
+        Some("version=1.0; authorizationrules { => deny(); };"),
+    );
+    assert!(attest(&v, e).is_err(), "the configured policy denies");
+    let mut o = VerifyOptions::default();
+    o.draft_policy = Some(
+        "version=1.0; authorizationrules { => permit(); }; issuancerules { => issue(type=\"chosen\", value=\"by-caller\"); };"
+            .into(),
+    );
+    let raw = v.attest(e, &o).unwrap();
+    let (_, sig) = raw.rsplit_once('.').unwrap();
+    assert!(sig.is_empty(), "no signature");
+    let t = AttestationToken::parse(&raw).unwrap();
+    assert_eq!(t.header()["alg"], "none");
+    for k in ["kid", "jku", "x5c", "x5t"] {
+        assert!(t.header().get(k).is_none(), "{k} in a draft token's header");
+    }
+    assert_eq!(t.claim("chosen"), Some(&Value::from("by-caller")));
+    // Every validator here refuses it.
+    let jwks = tee_attest_maa::Jwks::parse(v.jwks().to_string().as_bytes()).unwrap();
+    let validator =
+        tee_attest_maa::TokenValidator::with_jwks(Some(v.issuer()), jwks).allow_mock(true);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let err = rt.block_on(validator.validate(&raw, None)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            tee_attest_maa::MaaError::TokenRejected {
+                check: tee_attest_maa::TokenCheck::Algorithm,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // The embedded Verifier hands back the same unsigned token.
+    let t = rt.block_on(Verifier::verify(&v, e, &o)).unwrap();
+    assert_eq!(t.header()["alg"], "none");
     assert_eq!(
         v.set_policy("not a policy").unwrap_err().code(),
         ErrorCode::AttestationParametersValidationFailed

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::Value;
 use tee_attest_core::AttestationToken;
-use tee_attest_verifier::service::{serve, ServiceState};
+use tee_attest_verifier::service::{serve, AdminConfig, ServiceState};
 use tee_attest_verifier::{LocalVerifier, LocalVerifierConfig, TokenSigner, DEFAULT_POLICY};
 
 struct Server {
@@ -28,7 +28,9 @@ async fn start_trusting(dir: &std::path::Path, extra_roots: Vec<Vec<u8>>) -> Ser
     cfg.extra_snp_roots = extra_roots;
     let verifier =
         Arc::new(LocalVerifier::new(cfg, TokenSigner::load_or_generate(dir).unwrap()).unwrap());
-    let state = ServiceState::new(verifier, dir).unwrap();
+    // Policy writes from anyone: these tests are about the policy
+    // mechanics; who may write is tested in `admin.rs`.
+    let state = ServiceState::with_admin(verifier, dir, AdminConfig::insecure()).unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         serve(listener, state, async {
@@ -334,17 +336,29 @@ async fn sev_snp_vm_attestation_over_http() {
     let report = tee_attest_testkit::hex_vector("snp-milan/report.hex");
     let vcek = tee_attest_testkit::vector("snp-milan/vcek.der");
     let mut req = SevSnpVmRequest::new(&report, &[vcek]).unwrap();
-    req.nonce = Some("real-nonce".into());
     let (status, body) = post(serde_json::to_string(&req).unwrap()).await;
     assert_eq!(status, 200, "{body}");
     let t = AttestationToken::parse(body["token"].as_str().unwrap()).unwrap();
     assert_eq!(t.attestation_type(), Some("sevsnpvm"));
     assert!(!t.is_mock_evidence(), "genuine AMD root");
-    assert_eq!(t.nonce(), Some("real-nonce"));
+    assert_eq!(t.nonce(), None);
     assert!(t.claim("x-ms-sevsnpvm-launchmeasurement").is_some());
+    // A nonce the evidence does not bind is not echoed as if it were
+    // fresh: a replayed report could otherwise carry any nonce.
+    req.nonce = Some("real-nonce".into());
+    let (status, body) = post(serde_json::to_string(&req).unwrap()).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nonce.binding"),
+        "{body}"
+    );
 
-    // Mock: report_data = SHA-256(runtime data JSON) → x-ms-runtime claims.
-    let runtime = br#"{"keys":[],"app":"demo"}"#;
+    // Mock: report_data = SHA-256(runtime data JSON) → x-ms-runtime claims;
+    // the nonce inside it is bound, and echoed.
+    let runtime = br#"{"keys":[],"app":"demo","nonce":"n-42"}"#;
     let mut rd = [0u8; 64];
     rd[..32]
         .copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, runtime).as_ref());
@@ -358,11 +372,17 @@ async fn sev_snp_vm_attestation_over_http() {
     let mut req =
         SevSnpVmRequest::new(&report, &[vcek.der().to_vec(), roots.ask_der().to_vec()]).unwrap();
     req.runtime_data = Some(RuntimeData::new(runtime, RuntimeDataType::Json));
+    req.nonce = Some("n-42".into());
     let (status, body) = post(serde_json::to_string(&req).unwrap()).await;
     assert_eq!(status, 200, "{body}");
     let t = AttestationToken::parse(body["token"].as_str().unwrap()).unwrap();
     assert!(t.is_mock_evidence());
     assert_eq!(t.claim("x-ms-runtime.app"), Some(&Value::from("demo")));
+    assert_eq!(t.nonce(), Some("n-42"));
+    req.nonce = Some("n-43".into());
+    let (status, body) = post(serde_json::to_string(&req).unwrap()).await;
+    assert_eq!(status, 400, "another nonce than the bound one: {body}");
+    req.nonce = None;
 
     // Other runtime data than the report binds: refused, naming the check.
     req.runtime_data = Some(RuntimeData::new(

@@ -81,3 +81,30 @@ pub fn local_verifier(
 pub fn trust_mock_env() -> bool {
     std::env::var("TEE_ATTEST_TRUST_MOCK").is_ok_and(|v| v == "1")
 }
+
+/// Every certificate (DER) in a PEM file; code 8 when the file cannot be
+/// read or holds none.
+pub fn read_pem_certificates(path: &Path) -> Result<Vec<Vec<u8>>> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::with_source(
+            ErrorCode::InvalidInputParameter,
+            format!("reading {}", path.display()),
+            e,
+        )
+    })?;
+    let mut out = Vec::new();
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find(BEGIN) {
+        let block = &rest[i..];
+        out.push(tee_attest_policy::jws::pem_to_der(block, &["CERTIFICATE"])?);
+        rest = &block[BEGIN.len()..];
+    }
+    if out.is_empty() {
+        return Err(Error::new(
+            ErrorCode::InvalidInputParameter,
+            format!("{} holds no PEM certificate", path.display()),
+        ));
+    }
+    Ok(out)
+}

@@ -79,7 +79,9 @@ pub enum KeysCmd {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// Print the audit of release decisions, oldest first.
+    /// Print the audit of release decisions, oldest first (refusals of one
+    /// key with the same issuer and reason share a row with a `count`,
+    /// within the store's refusal window: 1 hour by default).
     Audit {
         /// At most this many (the latest).
         #[arg(long, default_value_t = 100)]
@@ -153,9 +155,9 @@ pub fn run(cmd: KeysCmd) -> Result<()> {
                 .iter()
                 .map(|r| {
                     json!({
-                        "id": r.id, "time": r.time, "key": r.key, "version": r.version,
-                        "jti": r.jti, "issuer": r.issuer, "decision": r.decision,
-                        "reason": r.reason,
+                        "id": r.id, "time": r.time, "last_time": r.last_time, "count": r.count,
+                        "key": r.key, "version": r.version, "jti": r.jti, "issuer": r.issuer,
+                        "decision": r.decision, "reason": r.reason,
                     })
                 })
                 .collect();

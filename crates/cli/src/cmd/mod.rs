@@ -1,5 +1,6 @@
 //! One module per group of subcommands.
 
+pub mod admin;
 pub mod attest;
 pub mod common;
 pub mod demo;
@@ -9,5 +10,6 @@ pub mod evidence;
 pub mod keys;
 pub mod mock;
 pub mod policy;
+pub mod policy_remote;
 pub mod serve;
 pub mod token;

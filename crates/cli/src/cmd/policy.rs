@@ -58,6 +58,41 @@ pub enum PolicyCmd {
         #[arg(long)]
         cert: PathBuf,
     },
+    /// Print the policy an MAA-compatible service has for a type.
+    Get {
+        /// The attestation type (`AzureGuest`, `SevSnpVm`, …).
+        #[arg(long = "type", default_value = "AzureGuest")]
+        attestation_type: String,
+        #[command(flatten)]
+        remote: super::policy_remote::Remote,
+    },
+    /// Set a service's policy: text (checked, then sent as an unsigned JWS
+    /// or signed with --signing-key) or a JWS sent as is.
+    Set {
+        /// Policy text or policy JWS.
+        file: PathBuf,
+        /// The attestation type (`AzureGuest`, `SevSnpVm`, …).
+        #[arg(long = "type", default_value = "AzureGuest")]
+        attestation_type: String,
+        #[command(flatten)]
+        remote: super::policy_remote::Remote,
+        #[command(flatten)]
+        signing: super::policy_remote::Signing,
+    },
+    /// Reset a service's policy to its default (signed with --signing-key
+    /// in isolated mode).
+    Reset {
+        /// The attestation type (`AzureGuest`, `SevSnpVm`, …).
+        #[arg(long = "type", default_value = "AzureGuest")]
+        attestation_type: String,
+        #[command(flatten)]
+        remote: super::policy_remote::Remote,
+        #[command(flatten)]
+        signing: super::policy_remote::Signing,
+    },
+    /// A service's policy-management certificates (isolated mode).
+    #[command(subcommand)]
+    Certificates(super::policy_remote::CertificatesCmd),
     /// Evaluate an Azure Key Vault key-release policy against a token's
     /// claims; print the decision as JSON. Exit 0 when released, 6 when
     /// refused.
@@ -72,7 +107,24 @@ pub enum PolicyCmd {
 
 /// Run a `policy` subcommand.
 pub fn run(cmd: PolicyCmd) -> Result<()> {
+    use super::policy_remote as remote_cmd;
     match cmd {
+        PolicyCmd::Get {
+            attestation_type,
+            remote,
+        } => remote_cmd::get(&remote, &attestation_type),
+        PolicyCmd::Set {
+            file,
+            attestation_type,
+            remote,
+            signing,
+        } => remote_cmd::set(&remote, &signing, &attestation_type, &file),
+        PolicyCmd::Reset {
+            attestation_type,
+            remote,
+            signing,
+        } => remote_cmd::reset(&remote, &signing, &attestation_type),
+        PolicyCmd::Certificates(c) => remote_cmd::certificates(c),
         PolicyCmd::Check {
             file,
             trusted_signers,

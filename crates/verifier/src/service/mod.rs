@@ -1,33 +1,44 @@
 //! The local verifier as an HTTP service shaped like Microsoft Azure
 //! Attestation's REST API:
 //!
-//! | route | what |
-//! |---|---|
-//! | `POST /attest/AzureGuest` | AzureGuest evidence → sealed token (MAA's client protocol) |
-//! | `POST /attest/SevSnpVm` | SNP report + VCEK chain + runtime data → token |
-//! | `GET /certs` | the JWKS (keys with `x5c`) |
-//! | `GET /.well-known/openid-configuration` | OpenID metadata (`issuer`, `jwks_uri`) |
-//! | `GET /policies/{type}` | the policy (`AzureGuest`, `SevSnpVm`), as a signed token carrying `x-ms-policy` |
-//! | `PUT /policies/{type}` | set the policy (text or JWS body) → `x-ms-policy-result: Updated` |
-//! | `POST /policies/{type}:reset` | back to the default → `x-ms-policy-result: Removed` |
+//! | route | what | who may call |
+//! |---|---|---|
+//! | `POST /attest/AzureGuest` | AzureGuest evidence → sealed token (MAA's client protocol) | anyone (bearer with `attest_auth`) |
+//! | `POST /attest/SevSnpVm` | SNP report + VCEK chain + runtime data → token | anyone (bearer with `attest_auth`) |
+//! | `GET /certs` | the JWKS (keys with `x5c`) | anyone |
+//! | `GET /.well-known/openid-configuration` | OpenID metadata (`issuer`, `jwks_uri`) | anyone |
+//! | `GET /policies/{type}` | the policy (`AzureGuest`, `SevSnpVm`), as a signed token carrying `x-ms-policy` | anyone (bearer with `read_auth`) |
+//! | `PUT /policies/{type}` | set the policy (text or JWS body) → `x-ms-policy-result: Updated` | an administrator ([`admin`]) |
+//! | `POST /policies/{type}:reset` | back to the default → `x-ms-policy-result: Removed` | an administrator |
+//! | `GET /certificates` | the policy-management certificates (isolated mode) | anyone (bearer with `read_auth`) |
+//! | `POST /certificates:add`, `:remove` | change them: a JWS signed by a current one | an administrator |
 //!
 //! `api-version` is accepted and ignored. Errors are MAA's body
-//! `{"error":{"code","message"}}`. The signing key and the policy live in
-//! the data directory, so several instances sharing it behave as one: each
-//! picks up a policy another changed before its next request.
+//! `{"error":{"code","message"}}` (401 with `WWW-Authenticate: Bearer`
+//! when a credential is missing or invalid, 403 when it lacks the
+//! authority). Draft policies (`draftPolicyForAttestation`) yield unsigned
+//! tokens. The signing key, the policies, the policy-management
+//! certificates and the admin audit live in the data directory, so several
+//! instances sharing it behave as one: each picks up a policy another
+//! changed before its next request.
 
+mod admin;
+mod certificates;
+mod policies;
+
+pub use admin::AdminConfig;
+
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use serde_json::{json, Value};
 use tee_attest_core::{Error, ErrorCode, VerifyOptions};
 use tee_attest_maa::azureguest::{parse_request_body, OsInfo, RuntimeDataType, SevSnpVmRequest};
@@ -35,6 +46,9 @@ use tee_attest_maa::seal::seal_token;
 use tee_attest_policy::{load_policy, JwsOptions};
 use tee_attest_tpm::verify::TpmPublic;
 
+use self::admin::{bearer_caller, Access, Caller, ClientAddr, Denied};
+use self::certificates::CertificateStore;
+use crate::audit::{AuditEvent, AuditLog, Outcome};
 use crate::{AttestationType, LocalVerifier, DEFAULT_POLICY};
 
 /// The largest request body accepted (evidence with a TCG log fits easily).
@@ -42,30 +56,58 @@ pub const BODY_LIMIT: usize = 4 * 1024 * 1024;
 /// How long one request may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The service's state: the verifier and where its policy is kept.
+/// The service's state: the verifier, where its policies are kept, who
+/// may administer it, and its audit log.
 pub struct ServiceState {
     verifier: Arc<LocalVerifier>,
     policy_dir: PathBuf,
-    /// The policy text last applied, per attestation type.
-    policy_seen: Mutex<std::collections::HashMap<AttestationType, String>>,
+    /// The policy document last applied, per attestation type.
+    policy_seen: Mutex<HashMap<AttestationType, String>>,
+    admin: AdminConfig,
+    certificates: CertificateStore,
+    audit: AuditLog,
 }
 
 impl std::fmt::Debug for ServiceState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServiceState")
             .field("policy_dir", &self.policy_dir)
+            .field("admin", &self.admin)
             .finish_non_exhaustive()
     }
 }
 
 impl ServiceState {
-    /// State for `verifier`, keeping the policy under `data_dir`. A policy
-    /// already stored there is loaded (code 9 if it no longer parses).
+    /// State for `verifier`, keeping its state under `data_dir`, with no
+    /// administration model: every policy write is refused (see
+    /// [`ServiceState::with_admin`]). A policy already stored there is
+    /// loaded (code 9 if it no longer parses).
     pub fn new(verifier: Arc<LocalVerifier>, data_dir: &Path) -> Result<Arc<Self>, Error> {
+        Self::with_admin(verifier, data_dir, AdminConfig::locked())
+    }
+
+    /// State for `verifier` under `data_dir`, administered as `admin` says.
+    pub fn with_admin(
+        verifier: Arc<LocalVerifier>,
+        data_dir: &Path,
+        admin: AdminConfig,
+    ) -> Result<Arc<Self>, Error> {
+        crate::fsutil::create_private_dir(data_dir).map_err(|e| {
+            Error::with_source(
+                ErrorCode::InitializationFailed,
+                format!("creating the data directory {}", data_dir.display()),
+                e,
+            )
+        })?;
+        let certificates = CertificateStore::open(data_dir, &admin.policy_signers)?;
+        let audit = AuditLog::open_in(data_dir, admin.audit.clone())?;
         let state = Arc::new(Self {
             verifier,
             policy_dir: data_dir.join("policies"),
-            policy_seen: Mutex::new(std::collections::HashMap::new()),
+            policy_seen: Mutex::new(HashMap::new()),
+            admin,
+            certificates,
+            audit,
         });
         for kind in AttestationType::ALL {
             state.refresh_policy(*kind)?;
@@ -78,55 +120,82 @@ impl ServiceState {
         &self.verifier
     }
 
-    /// Apply the stored policy (or the default when none is stored) if it
-    /// differs from the one applied last. Comparing the text, not the file's
-    /// time, catches every change another instance makes.
+    /// The admin audit log.
+    pub fn audit_log(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// Whether the service is in isolated mode (policy-management
+    /// certificates are configured).
+    pub fn isolated(&self) -> Result<bool, Error> {
+        self.certificates.isolated()
+    }
+
     fn policy_file(&self, kind: AttestationType) -> PathBuf {
         self.policy_dir.join(format!("{}.txt", kind.as_str()))
     }
 
+    /// The stored policy document as it was sent (text or JWS), if any.
+    fn stored_policy(&self, kind: AttestationType) -> Result<Option<String>, Error> {
+        match std::fs::read_to_string(self.policy_file(kind)) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::with_source(
+                ErrorCode::InitializationFailed,
+                "reading the stored policy",
+                e,
+            )),
+        }
+    }
+
+    /// Apply the stored policy (or the default when none is stored) if it
+    /// differs from the one applied last. Comparing the document, not the
+    /// file's time, catches every change another instance makes.
     fn refresh_policy(&self, kind: AttestationType) -> Result<(), Error> {
-        let text = match std::fs::read_to_string(self.policy_file(kind)) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => DEFAULT_POLICY.to_string(),
-            Err(e) => {
-                return Err(Error::with_source(
-                    ErrorCode::InitializationFailed,
-                    "reading the stored policy",
-                    e,
-                ))
-            }
-        };
+        let doc = self
+            .stored_policy(kind)?
+            .unwrap_or_else(|| DEFAULT_POLICY.to_string());
         let mut seen = self
             .policy_seen
             .lock()
             .map_err(|_| internal("policy lock poisoned"))?;
-        if seen.get(&kind).map(String::as_str) == Some(text.as_str()) {
+        if seen.get(&kind).map(String::as_str) == Some(doc.as_str()) {
             return Ok(());
         }
+        // Signatures were checked when the document was written.
+        let text = load_policy(doc.trim(), &JwsOptions::default())?.text;
         self.verifier.set_policy_for(kind, &text)?;
-        seen.insert(kind, text);
+        seen.insert(kind, doc);
         Ok(())
     }
 
-    /// Install (and store) a policy: text or a policy JWS. Code 9 if it
-    /// does not parse.
+    /// Install (and store) a policy from the operator (`serve --policy`):
+    /// text or a policy JWS. Code 9 if it does not parse. Not subject to
+    /// the admin models — whoever starts the service is its operator — but
+    /// audited as `operator`.
     pub fn install_policy(&self, kind: AttestationType, text_or_jws: &str) -> Result<(), Error> {
         let doc = load_policy(text_or_jws.trim(), &JwsOptions::default())?;
-        tee_attest_policy::Policy::parse(&doc.text)?;
-        self.store_policy(kind, Some(&doc.text))
+        let parsed = tee_attest_policy::Policy::parse(&doc.text)?;
+        let old = self.verifier.policy_hash_for(kind);
+        self.store_policy(kind, Some(text_or_jws.trim()))?;
+        self.audit(AuditEvent {
+            actor: "operator",
+            action: "policy.set",
+            target: kind.as_str(),
+            outcome: Outcome::Allowed,
+            reason: "installed at start",
+            old_hash: old.as_deref(),
+            new_hash: Some(parsed.hash()),
+            source: None,
+        });
+        Ok(())
     }
 
-    fn store_policy(&self, kind: AttestationType, text: Option<&str>) -> Result<(), Error> {
+    fn store_policy(&self, kind: AttestationType, doc: Option<&str>) -> Result<(), Error> {
         let file = self.policy_file(kind);
         let io = |e| Error::with_source(ErrorCode::InitializationFailed, "storing the policy", e);
-        match text {
-            Some(t) => {
-                std::fs::create_dir_all(&self.policy_dir).map_err(io)?;
-                let tmp = file.with_extension("tmp");
-                std::fs::write(&tmp, t).map_err(io)?;
-                std::fs::rename(&tmp, &file).map_err(io)?;
-            }
+        match doc {
+            Some(t) => crate::fsutil::write_private_atomic(&file, t.as_bytes()).map_err(io)?,
             None => match std::fs::remove_file(&file) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -135,24 +204,120 @@ impl ServiceState {
         }
         self.refresh_policy(kind)
     }
+
+    /// Who is calling, for `access`; see [`admin`] for the rules.
+    async fn authorize(&self, access: Access, headers: &HeaderMap) -> Result<Caller, Denied> {
+        let anonymous = || {
+            Ok(Caller {
+                actor: "anonymous".into(),
+            })
+        };
+        match access {
+            Access::Write => {
+                if let Some(v) = &self.admin.bearer {
+                    return bearer_caller(v, headers).await;
+                }
+                if self.admin.insecure_admin {
+                    return Ok(Caller {
+                        actor: "insecure-admin".into(),
+                    });
+                }
+                match self.certificates.isolated() {
+                    // The document's signature decides.
+                    Ok(true) => anonymous(),
+                    Ok(false) => Err(Denied::Forbidden(
+                        "administration is not enabled on this service: start it with \
+                         --admin-issuer (bearer tokens) or --policy-signers (signed policies)"
+                            .into(),
+                    )),
+                    Err(e) => Err(Denied::Unavailable(e.message().to_string())),
+                }
+            }
+            Access::Read if self.admin.read_auth => match &self.admin.bearer {
+                Some(v) => bearer_caller(v, headers).await,
+                None => Err(Denied::Forbidden("reads need a bearer model".into())),
+            },
+            Access::Attest if self.admin.attest_auth => match &self.admin.bearer {
+                Some(v) => bearer_caller(v, headers).await,
+                None => Err(Denied::Forbidden("attestation needs a bearer model".into())),
+            },
+            Access::Read | Access::Attest => anonymous(),
+        }
+    }
+
+    /// Record an admin event; a failure to record is logged, not fatal to
+    /// the request (the action has happened or been refused already).
+    fn audit(&self, event: AuditEvent<'_>) {
+        if let Err(e) = self.audit.record(&event) {
+            tracing::error!(
+                action = event.action,
+                "the admin audit could not be written: {e}"
+            );
+        }
+    }
+
+    /// Record a refused admin attempt. The actor is `anonymous` without a
+    /// credential and `unverified-bearer` with one that did not validate
+    /// (its claims are not trusted, so they are not recorded).
+    fn audit_refusal(
+        &self,
+        headers: &HeaderMap,
+        action: &str,
+        target: &str,
+        denied: &Denied,
+        addr: ClientAddr,
+    ) {
+        let actor = if headers.contains_key(axum::http::header::AUTHORIZATION) {
+            "unverified-bearer"
+        } else {
+            "anonymous"
+        };
+        self.audit(AuditEvent {
+            actor,
+            action,
+            target,
+            outcome: Outcome::Refused,
+            reason: denied.reason(),
+            old_hash: None,
+            new_hash: None,
+            source: addr.describe().as_deref(),
+        });
+    }
 }
 
 fn internal(msg: &str) -> Error {
     Error::new(ErrorCode::InitializationFailed, msg.to_string())
 }
 
-/// An error as MAA answers it.
-struct ApiError(Error);
+/// An error as MAA answers it; `NotFound` for what this service does not
+/// have.
+struct ApiError(Error, Option<StatusCode>);
+
+impl ApiError {
+    /// A request for something this service does not have (404).
+    fn not_found(message: String) -> Self {
+        ApiError(
+            Error::new(ErrorCode::InvalidInputParameter, message),
+            Some(StatusCode::NOT_FOUND),
+        )
+    }
+
+    /// The error's message (for the audit).
+    fn message(&self) -> &str {
+        self.0.message()
+    }
+}
 
 impl<E: Into<Error>> From<E> for ApiError {
     fn from(e: E) -> Self {
-        ApiError(e.into())
+        ApiError(e.into(), None)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = match self.0.code() {
+            _ if self.1 == Some(StatusCode::NOT_FOUND) => (StatusCode::NOT_FOUND, "NotFound"),
             ErrorCode::AttestationFailed => (StatusCode::BAD_REQUEST, "AttestationFailed"),
             ErrorCode::AttestationParametersValidationFailed => {
                 (StatusCode::BAD_REQUEST, "InvalidPolicy")
@@ -173,17 +338,39 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The attestation type named in a path, any case (as MAA takes it).
 fn kind_of(name: &str) -> Result<AttestationType, ApiError> {
-    AttestationType::from_name(name).ok_or_else(|| not_found(name))
+    AttestationType::ALL
+        .iter()
+        .copied()
+        .find(|t| t.as_str().eq_ignore_ascii_case(name))
+        .ok_or_else(|| {
+            ApiError::from(Error::new(
+                ErrorCode::InvalidInputParameter,
+                format!(
+                    "unsupported attestation type {:?}: this service appraises AzureGuest and SevSnpVm",
+                    name.chars().take(64).collect::<String>()
+                ),
+            ))
+        })
 }
 
-fn not_found(what: &str) -> ApiError {
-    ApiError(Error::new(
-        ErrorCode::InvalidInputParameter,
-        format!(
-            "unsupported attestation type {what:?}: this service appraises AzureGuest and SevSnpVm"
-        ),
-    ))
+/// A request body as text: UTF-8, trimmed, and unquoted when it is a JSON
+/// string (Microsoft's SDK sends certificate changes that way).
+fn body_text(body: &[u8]) -> Result<String, ApiError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| Error::new(ErrorCode::InvalidInputParameter, "the body is not UTF-8"))?
+        .trim();
+    if text.starts_with('"') {
+        let s: String = serde_json::from_str(text).map_err(|e| {
+            Error::new(
+                ErrorCode::InvalidInputParameter,
+                format!("the body is not a JSON string: {e}"),
+            )
+        })?;
+        return Ok(s.trim().to_string());
+    }
+    Ok(text.to_string())
 }
 
 fn now() -> u64 {
@@ -215,14 +402,6 @@ fn service_token(
     Ok(Json(json!({ "token": jwt })))
 }
 
-/// An unsigned policy JWS, as MAA returns in `x-ms-policy`.
-fn unsigned_policy_jws(text: &str) -> String {
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#);
-    let payload = URL_SAFE_NO_PAD
-        .encode(json!({"AttestationPolicy": URL_SAFE_NO_PAD.encode(text)}).to_string());
-    format!("{header}.{payload}.")
-}
-
 async fn certs(State(s): State<Arc<ServiceState>>) -> Json<Value> {
     Json(s.verifier.jwks())
 }
@@ -237,63 +416,6 @@ async fn openid(State(s): State<Arc<ServiceState>>) -> Json<Value> {
         "token_endpoint_auth_methods_supported": ["none"],
         "claims_supported": ["x-ms-ver", "x-ms-attestation-type", "x-ms-policy-hash", "x-ms-runtime", "x-ms-isolation-tee", "nonce", "iss", "iat", "exp", "nbf", "jti"],
     }))
-}
-
-async fn get_policy(
-    State(s): State<Arc<ServiceState>>,
-    UrlPath(kind): UrlPath<String>,
-) -> Result<Json<Value>, ApiError> {
-    let kind = kind_of(&kind)?;
-    s.refresh_policy(kind)?;
-    let text = s.verifier.policy_text_for(kind);
-    let mut claims = serde_json::Map::new();
-    claims.insert("x-ms-policy".into(), json!(unsigned_policy_jws(&text)));
-    service_token(&s, claims)
-}
-
-async fn put_policy(
-    State(s): State<Arc<ServiceState>>,
-    UrlPath(kind): UrlPath<String>,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    let kind = kind_of(&kind)?;
-    let body = std::str::from_utf8(&body)
-        .map_err(|_| Error::new(ErrorCode::InvalidInputParameter, "the policy is not UTF-8"))?;
-    if body.trim().is_empty() {
-        return Err(Error::new(ErrorCode::EmptyRequestBody, "empty policy").into());
-    }
-    let doc = load_policy(body.trim(), &JwsOptions::default())?;
-    // Check it parses before storing it.
-    tee_attest_policy::Policy::parse(&doc.text)?;
-    s.store_policy(kind, Some(&doc.text))?;
-    let mut claims = serde_json::Map::new();
-    claims.insert("x-ms-policy-result".into(), json!("Updated"));
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body.trim().as_bytes());
-    claims.insert(
-        "x-ms-policy-token-hash".into(),
-        json!(URL_SAFE_NO_PAD.encode(digest)),
-    );
-    if let Some(signer) = &doc.signer {
-        claims.insert("x-ms-policy-signer".into(), signer.claim());
-    }
-    service_token(&s, claims)
-}
-
-async fn post_policy(
-    State(s): State<Arc<ServiceState>>,
-    UrlPath(spec): UrlPath<String>,
-) -> Result<Json<Value>, ApiError> {
-    let Some(kind) = spec.strip_suffix(":reset") else {
-        return Err(ApiError(Error::new(
-            ErrorCode::InvalidInputParameter,
-            format!("unknown policy operation {spec:?}"),
-        )));
-    };
-    let kind = kind_of(kind)?;
-    s.store_policy(kind, None)?;
-    let mut claims = serde_json::Map::new();
-    claims.insert("x-ms-policy-result".into(), json!("Removed"));
-    service_token(&s, claims)
 }
 
 /// The claims MAA derives from the AzureGuest OS fields.
@@ -372,14 +494,18 @@ pub fn attest_sev_snp_vm_body(verifier: &LocalVerifier, body: &[u8]) -> Result<S
 async fn attest_with(
     s: Arc<ServiceState>,
     kind: AttestationType,
+    headers: HeaderMap,
     body: Bytes,
     appraise: fn(&LocalVerifier, &[u8]) -> Result<String, Error>,
 ) -> Result<Response, ApiError> {
+    if let Err(d) = s.authorize(Access::Attest, &headers).await {
+        return Ok(d.into_response());
+    }
     s.refresh_policy(kind)?;
     let out = tokio::task::spawn_blocking(move || appraise(&s.verifier, &body))
         .await
         .map_err(|e| {
-            ApiError(Error::with_source(
+            ApiError::from(Error::with_source(
                 ErrorCode::InitializationFailed,
                 "attestation task failed",
                 e,
@@ -394,18 +520,28 @@ async fn attest_with(
 
 async fn attest_sev_snp_vm(
     State(s): State<Arc<ServiceState>>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    attest_with(s, AttestationType::SevSnpVm, body, attest_sev_snp_vm_body).await
+    attest_with(
+        s,
+        AttestationType::SevSnpVm,
+        headers,
+        body,
+        attest_sev_snp_vm_body,
+    )
+    .await
 }
 
 async fn attest_azure_guest(
     State(s): State<Arc<ServiceState>>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     attest_with(
         s,
         AttestationType::AzureGuest,
+        headers,
         body,
         attest_azure_guest_body,
     )
@@ -421,8 +557,13 @@ pub fn router(state: Arc<ServiceState>) -> Router {
         .route("/.well-known/openid-configuration", get(openid))
         .route(
             "/policies/{kind}",
-            get(get_policy).put(put_policy).post(post_policy),
+            get(policies::get_policy)
+                .put(policies::put_policy)
+                .post(policies::post_policy),
         )
+        .route("/certificates", get(certificates::get_certificates))
+        // `/certificates:add` and `:remove` (the colon is part of the segment).
+        .route("/{op}", post(certificates::post_certificates))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }
@@ -432,7 +573,7 @@ fn with_timeout(router: Router) -> Router {
         |req, next: axum::middleware::Next| async move {
             match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
                 Ok(resp) => resp,
-                Err(_) => ApiError(Error::new(
+                Err(_) => ApiError::from(Error::new(
                     ErrorCode::SendRequestFailed,
                     "the request took too long",
                 ))
@@ -471,10 +612,13 @@ pub async fn serve_app(
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    axum::serve(listener, with_timeout(app))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| Error::with_source(ErrorCode::InitializationFailed, "serving", e))
+    axum::serve(
+        listener,
+        with_timeout(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(|e| Error::with_source(ErrorCode::InitializationFailed, "serving", e))
 }
 
 /// [`serve_tls`] for any router built on [`router`].
@@ -502,7 +646,7 @@ pub async fn serve_app_tls(
     });
     axum_server::bind_rustls(addr, tls)
         .handle(handle)
-        .serve(with_timeout(app).into_make_service())
+        .serve(with_timeout(app).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .await
         .map_err(|e| Error::with_source(ErrorCode::InitializationFailed, "serving HTTPS", e))
 }

@@ -1,0 +1,320 @@
+//! Attestation policies: kept in the data directory as sent (policy text,
+//! or the JWS — signed or not — that carried it), and
+//! `GET|PUT /policies/{type}`, `POST /policies/{type}:reset` shaped as
+//! MAA's REST API.
+//!
+//! Writes need the authority of [`super::admin`]; in isolated mode the
+//! document must be signed by a policy-management certificate. A stored
+//! JWS is served back as sent, so that `GET` reports its signer
+//! (`x-ms-policy-signer`) and the original signed document.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde_json::json;
+use tee_attest_core::{Error, ErrorCode};
+use tee_attest_policy::jws::{looks_like_jws, unsigned_policy_jws};
+use tee_attest_policy::{load_policy, verify_jws, JwsOptions, PolicyError};
+
+use super::admin::{Access, ClientAddr, Denied};
+use super::certificates::thumbprint;
+use super::{body_text, kind_of, service_token, ApiError, ServiceState};
+use crate::audit::{AuditEvent, Outcome};
+use crate::AttestationType;
+
+/// `SHA-256` of the document as sent, base64url: `x-ms-policy-token-hash`.
+fn token_hash(doc: &str) -> String {
+    URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        doc.as_bytes(),
+    ))
+}
+
+/// What a write must be signed by: the current policy-management
+/// certificates in isolated mode (RS256 only), anything otherwise.
+fn write_options(s: &ServiceState) -> Result<(JwsOptions, bool), Error> {
+    let certs = s.certificates.load()?;
+    let isolated = !certs.is_empty();
+    let opts = if isolated {
+        certs.into_iter().fold(
+            JwsOptions::default().allow_only(&["RS256"]),
+            JwsOptions::trust,
+        )
+    } else {
+        JwsOptions::default()
+    };
+    Ok((opts, isolated))
+}
+
+/// A document refused for its signature is a 403 in isolated mode (the
+/// authority is missing), a 400 otherwise (it is malformed).
+fn signature_refusal(e: PolicyError, isolated: bool) -> Result<Denied, ApiError> {
+    let signature_problem = matches!(
+        e,
+        PolicyError::UntrustedSigner(_)
+            | PolicyError::BadSignature
+            | PolicyError::AlgorithmNotAllowed(_)
+    );
+    if isolated && signature_problem {
+        Ok(Denied::Forbidden(format!(
+            "isolated mode: the document must be signed by a policy-management certificate: {e}"
+        )))
+    } else {
+        Err(ApiError::from(e))
+    }
+}
+
+/// `GET /policies/{type}`: the policy in force as `x-ms-policy` (the
+/// stored JWS as sent, or an unsigned JWS of the text), with
+/// `x-ms-policy-signer` when it was signed.
+pub(crate) async fn get_policy(
+    State(s): State<Arc<ServiceState>>,
+    UrlPath(kind): UrlPath<String>,
+    headers: HeaderMap,
+    addr: ClientAddr,
+) -> Result<Response, ApiError> {
+    let kind = kind_of(&kind)?;
+    if let Err(d) = s.authorize(Access::Read, &headers).await {
+        s.audit_refusal(&headers, "policy.read", kind.as_str(), &d, addr);
+        return Ok(d.into_response());
+    }
+    s.refresh_policy(kind)?;
+    let mut claims = serde_json::Map::new();
+    match s.stored_policy(kind)? {
+        Some(doc) if looks_like_jws(&doc) => {
+            let v = verify_jws(&doc, &JwsOptions::default())?;
+            claims.insert("x-ms-policy".into(), json!(doc.trim()));
+            if let Some(signer) = v.signer {
+                claims.insert("x-ms-policy-signer".into(), signer.claim()["jwk"].clone());
+            }
+        }
+        _ => {
+            let text = s.verifier.policy_text_for(kind);
+            claims.insert("x-ms-policy".into(), json!(unsigned_policy_jws(&text)));
+        }
+    }
+    Ok(service_token(&s, claims)?.into_response())
+}
+
+/// `PUT /policies/{type}`: body the policy text or a policy JWS (as text,
+/// or as a JSON string).
+pub(crate) async fn put_policy(
+    State(s): State<Arc<ServiceState>>,
+    UrlPath(kind): UrlPath<String>,
+    headers: HeaderMap,
+    addr: ClientAddr,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let kind = kind_of(&kind)?;
+    const ACTION: &str = "policy.set";
+    let caller = match s.authorize(Access::Write, &headers).await {
+        Ok(c) => c,
+        Err(d) => {
+            s.audit_refusal(&headers, ACTION, kind.as_str(), &d, addr);
+            return Ok(d.into_response());
+        }
+    };
+    let result = set_policy(&s, kind, &body);
+    let (outcome, reason, signer, old, new) = match &result {
+        Ok(w) => (
+            Outcome::Allowed,
+            "updated".to_string(),
+            w.signer.clone(),
+            w.old_hash.clone(),
+            Some(w.new_hash.clone()),
+        ),
+        Err(WriteError::Denied(d)) => (Outcome::Refused, d.reason().to_string(), None, None, None),
+        Err(WriteError::Api(e)) => (Outcome::Refused, e.message().to_string(), None, None, None),
+    };
+    s.audit(AuditEvent {
+        actor: &actor_with_signer(&caller.actor, signer.as_deref()),
+        action: ACTION,
+        target: kind.as_str(),
+        outcome,
+        reason: &reason,
+        old_hash: old.as_deref(),
+        new_hash: new.as_deref(),
+        source: addr.describe().as_deref(),
+    });
+    let w = match result {
+        Ok(w) => w,
+        Err(WriteError::Denied(d)) => return Ok(d.into_response()),
+        Err(WriteError::Api(e)) => return Err(e),
+    };
+    let mut claims = serde_json::Map::new();
+    claims.insert("x-ms-policy-result".into(), json!("Updated"));
+    claims.insert("x-ms-policy-token-hash".into(), json!(w.token_hash));
+    if let Some(jwk) = w.signer_jwk {
+        claims.insert("x-ms-policy-signer".into(), jwk);
+    }
+    Ok(service_token(&s, claims)?.into_response())
+}
+
+fn actor_with_signer(actor: &str, signer: Option<&str>) -> String {
+    match signer {
+        Some(tp) => format!("{actor} cert:{tp}"),
+        None => actor.to_string(),
+    }
+}
+
+/// A write that was carried out.
+struct Written {
+    /// Thumbprint of the signing certificate, when signed.
+    signer: Option<String>,
+    /// Its JWK (`x-ms-policy-signer`).
+    signer_jwk: Option<serde_json::Value>,
+    old_hash: Option<String>,
+    new_hash: String,
+    token_hash: String,
+}
+
+enum WriteError {
+    Denied(Denied),
+    Api(ApiError),
+}
+
+impl<E: Into<ApiError>> From<E> for WriteError {
+    fn from(e: E) -> Self {
+        WriteError::Api(e.into())
+    }
+}
+
+fn set_policy(s: &ServiceState, kind: AttestationType, body: &[u8]) -> Result<Written, WriteError> {
+    let doc = body_text(body)?;
+    if doc.is_empty() {
+        return Err(Error::new(ErrorCode::EmptyRequestBody, "empty policy").into());
+    }
+    let (opts, isolated) = write_options(s)?;
+    let loaded = match load_policy(&doc, &opts) {
+        Ok(l) => l,
+        Err(e) => {
+            return Err(match signature_refusal(e, isolated) {
+                Ok(d) => WriteError::Denied(d),
+                Err(api) => WriteError::Api(api),
+            })
+        }
+    };
+    let parsed = tee_attest_policy::Policy::parse(&loaded.text)?;
+    let old_hash = s.verifier.policy_hash_for(kind);
+    s.store_policy(kind, Some(&doc))?;
+    Ok(Written {
+        signer: loaded
+            .signer
+            .as_ref()
+            .map(|x| thumbprint(&x.certificate_der)),
+        signer_jwk: loaded.signer.map(|x| x.jwk),
+        old_hash,
+        new_hash: parsed.hash().to_string(),
+        token_hash: token_hash(&doc),
+    })
+}
+
+/// `POST /policies/{type}:reset`: back to the default policy. In isolated
+/// mode the body must be a JWS (empty payload) signed by a
+/// policy-management certificate; otherwise a body, if sent, must be a
+/// well-formed JWS.
+pub(crate) async fn post_policy(
+    State(s): State<Arc<ServiceState>>,
+    UrlPath(spec): UrlPath<String>,
+    headers: HeaderMap,
+    addr: ClientAddr,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let Some(kind) = spec.strip_suffix(":reset") else {
+        return Err(ApiError::not_found(format!(
+            "unknown policy operation {spec:?}"
+        )));
+    };
+    let kind = kind_of(kind)?;
+    const ACTION: &str = "policy.reset";
+    let caller = match s.authorize(Access::Write, &headers).await {
+        Ok(c) => c,
+        Err(d) => {
+            s.audit_refusal(&headers, ACTION, kind.as_str(), &d, addr);
+            return Ok(d.into_response());
+        }
+    };
+    let result = reset_policy(&s, kind, &body);
+    let (outcome, reason, signer, old) = match &result {
+        Ok(w) => (
+            Outcome::Allowed,
+            "removed".to_string(),
+            w.signer.clone(),
+            w.old_hash.clone(),
+        ),
+        Err(WriteError::Denied(d)) => (Outcome::Refused, d.reason().to_string(), None, None),
+        Err(WriteError::Api(e)) => (Outcome::Refused, e.message().to_string(), None, None),
+    };
+    let new = result.as_ref().ok().map(|w| w.new_hash.clone());
+    s.audit(AuditEvent {
+        actor: &actor_with_signer(&caller.actor, signer.as_deref()),
+        action: ACTION,
+        target: kind.as_str(),
+        outcome,
+        reason: &reason,
+        old_hash: old.as_deref(),
+        new_hash: new.as_deref(),
+        source: addr.describe().as_deref(),
+    });
+    let w = match result {
+        Ok(w) => w,
+        Err(WriteError::Denied(d)) => return Ok(d.into_response()),
+        Err(WriteError::Api(e)) => return Err(e),
+    };
+    let mut claims = serde_json::Map::new();
+    claims.insert("x-ms-policy-result".into(), json!("Removed"));
+    if !w.token_hash.is_empty() {
+        claims.insert("x-ms-policy-token-hash".into(), json!(w.token_hash));
+    }
+    if let Some(jwk) = w.signer_jwk {
+        claims.insert("x-ms-policy-signer".into(), jwk);
+    }
+    Ok(service_token(&s, claims)?.into_response())
+}
+
+fn reset_policy(
+    s: &ServiceState,
+    kind: AttestationType,
+    body: &[u8],
+) -> Result<Written, WriteError> {
+    let doc = body_text(body)?;
+    let (opts, isolated) = write_options(s)?;
+    let verified = if doc.is_empty() {
+        if isolated {
+            return Err(WriteError::Denied(Denied::Forbidden(
+                "isolated mode: a reset must be a JWS signed by a policy-management certificate"
+                    .into(),
+            )));
+        }
+        None
+    } else {
+        match verify_jws(&doc, &opts) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                return Err(match signature_refusal(e, isolated) {
+                    Ok(d) => WriteError::Denied(d),
+                    Err(api) => WriteError::Api(api),
+                })
+            }
+        }
+    };
+    let signer = verified.and_then(|v| v.signer);
+    let old_hash = s.verifier.policy_hash_for(kind);
+    s.store_policy(kind, None)?;
+    Ok(Written {
+        signer: signer.as_ref().map(|x| thumbprint(&x.certificate_der)),
+        signer_jwk: signer.map(|x| x.jwk),
+        old_hash,
+        new_hash: s.verifier.policy_hash_for(kind).unwrap_or_default(),
+        token_hash: if doc.is_empty() {
+            String::new()
+        } else {
+            token_hash(&doc)
+        },
+    })
+}
