@@ -592,3 +592,36 @@ async fn draft_policy_over_http_yields_an_unsigned_token() {
     assert!(v.validate(raw, None).await.is_err());
     s.stop().await;
 }
+
+/// The issuer, `jku` and keys come from the configuration, never from the
+/// request: a forged `Host` or forwarding header changes nothing a
+/// relying party reads.
+#[tokio::test]
+async fn request_headers_do_not_choose_the_issuer() {
+    let s = start(AdminConfig::locked()).await;
+    let http = reqwest::Client::new();
+    let forged = |r: reqwest::RequestBuilder| {
+        r.header("host", "evil.example")
+            .header("x-forwarded-host", "evil.example")
+            .header("x-forwarded-proto", "https")
+            .header("forwarded", "host=evil.example;proto=https")
+    };
+    let meta = send(forged(
+        http.get(format!("{}/.well-known/openid-configuration", s.base)),
+    ))
+    .await;
+    assert_eq!(meta.body["issuer"], s.base.as_str());
+    assert_eq!(meta.body["jwks_uri"], format!("{}/certs", s.base));
+    let a = send(forged(http.get(s.url("/policies/AzureGuest")))).await;
+    let t = AttestationToken::parse(a.body["token"].as_str().unwrap()).unwrap();
+    assert_eq!(t.claims()["iss"], s.base.as_str());
+    assert_eq!(t.header()["jku"], format!("{}/certs", s.base));
+    // A different api-version is accepted and changes nothing either.
+    let a = send(forged(http.get(format!(
+        "{}/policies/AzureGuest?api-version=1999-01-01",
+        s.base
+    ))))
+    .await;
+    assert_eq!(a.status, 200);
+    s.stop().await;
+}
