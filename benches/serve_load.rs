@@ -11,7 +11,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tee_attest::{EvidenceProvider, EvidenceRequest, MockProvider};
+use tee_attest::mock::MockProvider;
+use tee_attest::{EvidenceProvider, EvidenceRequest};
 use tee_attest_maa::azureguest::{build_request_body, OsInfo};
 use tee_attest_verifier::service::{serve, ServiceState};
 use tee_attest_verifier::{LocalVerifier, LocalVerifierConfig, TokenSigner};
@@ -54,7 +55,7 @@ fn main() {
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let mut cfg = LocalVerifierConfig::new(&base);
-    cfg.extra_snp_roots.push(provider.ark_der().to_vec());
+    cfg.appraisers = tee_attest::verifiers::appraisers(true).expect("appraisers");
     let verifier = Arc::new(
         LocalVerifier::new(
             cfg,

@@ -31,7 +31,8 @@ use aws_lc_rs::signature::{
     ECDSA_P384_SHA384_FIXED_SIGNING, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
 };
 use criterion::{criterion_group, criterion_main, Criterion};
-use tee_attest::{EvidenceProvider, EvidenceRequest, MockProvider, VerifyOptions};
+use tee_attest::mock::MockProvider;
+use tee_attest::{EvidenceProvider, EvidenceRequest, VerifyOptions};
 use tee_attest_verifier::{LocalVerifier, LocalVerifierConfig, TokenSigner};
 
 fn appraise(c: &mut Criterion) {
@@ -41,7 +42,7 @@ fn appraise(c: &mut Criterion) {
         .block_on(provider.evidence(&EvidenceRequest::with_nonce(b"bench-nonce".to_vec())))
         .expect("evidence");
     let mut cfg = LocalVerifierConfig::new("http://127.0.0.1:8700");
-    cfg.extra_snp_roots.push(provider.ark_der().to_vec());
+    cfg.appraisers = tee_attest::verifiers::appraisers(true).expect("appraisers");
     let verifier =
         LocalVerifier::new(cfg, TokenSigner::generate().expect("signer")).expect("verifier");
     let options = VerifyOptions::default();
@@ -90,7 +91,11 @@ fn appraise(c: &mut Criterion) {
     g.finish();
 
     // Relying-party validation of the token just issued.
-    let jwt = verifier.attest(&evidence, &options).expect("token");
+    let jwt = verifier
+        .attest(&evidence, &options)
+        .expect("token")
+        .raw()
+        .to_string();
     let jwks = tee_attest_maa::Jwks::parse(verifier.jwks().to_string().as_bytes()).expect("jwks");
     let validator =
         tee_attest_maa::TokenValidator::with_jwks(Some(verifier.issuer()), jwks).allow_mock(true);

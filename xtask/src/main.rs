@@ -10,6 +10,8 @@
 //! cargo xtask gen-vectors [--check]   the repository's own mock vectors
 //! cargo xtask bench-serve     a bounded load run of `serve` on loopback
 //! cargo xtask ci        lint, then test
+//! cargo xtask fuzz [--target T] [--secs N] [--replay] [--reseed]
+//!                       the libFuzzer targets of fuzz/ (docs/FUZZING.md)
 //! ```
 #![forbid(unsafe_code)]
 
@@ -36,6 +38,9 @@ const SYSTEM_DEPS: &[(&str, &[&str])] = &[
     ("tpm2-tools", &["tpm2_checkquote", "--version"]),
     // The C ABI's test runs the C example under valgrind.
     ("valgrind", &["valgrind", "--version"]),
+    // The configfs-tsm emulator's tests mount FUSE (tee-attest-tsm): as root
+    // fuser calls mount(2) itself; without root it needs setuid fusermount3.
+    ("fuse3", &["fusermount3", "--version"]),
 ];
 
 fn main() -> ExitCode {
@@ -58,6 +63,7 @@ fn main() -> ExitCode {
             c.args(["bench", "-p", "tee-attest-benches", "--bench", "serve_load"]);
             run(c)
         }),
+        "fuzz" => fuzz(rest),
         "ci" => deps()
             .and_then(|()| deny_tool())
             .and_then(|()| sdk_venv())
@@ -95,6 +101,12 @@ usage: cargo xtask <task>
   bench-serve
            a bounded load run of `serve` on loopback (1, 16, 64 clients)
   ci       lint, then test
+  fuzz [--target T] [--secs N] [--replay] [--reseed]
+           build the fuzz targets of fuzz/ (stable toolchain, sanitizer
+           coverage, no ASan), write the seed corpora if missing (--reseed:
+           again), then --replay: run every corpus input and crash
+           reproducer once; --secs N: fuzz each target (or T) N seconds, one
+           at a time, niced, and print execs/s, cov and ft (docs/FUZZING.md)
 ";
 
 fn root() -> PathBuf {
@@ -390,4 +402,325 @@ fn gen_vectors(extra: &[String]) -> Result {
     .arg(&dir)
     .args(extra);
     run(c)
+}
+
+// ---------------------------------------------------------------------------
+// fuzz: libFuzzer targets on the stable toolchain (docs/FUZZING.md)
+// ---------------------------------------------------------------------------
+
+/// The flags cargo-fuzz passes for libFuzzer's coverage (no sanitizer).
+const FUZZ_RUSTFLAGS: &str = "-Cpasses=sancov-module \
+    -Cllvm-args=-sanitizer-coverage-level=4 \
+    -Cllvm-args=-sanitizer-coverage-inline-8bit-counters \
+    -Cllvm-args=-sanitizer-coverage-pc-table \
+    -Cllvm-args=-sanitizer-coverage-trace-compares \
+    --cfg fuzzing";
+
+/// The dictionary of each target (fuzz/dict/), if any.
+fn fuzz_dict(target: &str) -> Option<&'static str> {
+    Some(match target {
+        "policy_parse" | "policy_eval" => "policy",
+        "jwt_maa" | "jwt_admin" | "jwks" | "broker_recipient" => "jwt",
+        "maa_azureguest"
+        | "maa_sevsnpvm"
+        | "maa_sealed"
+        | "azureguest_appraise"
+        | "sevsnpvm_appraise" => "maa",
+        "skr_release" | "keyrelease_request" | "keyrelease_response" => "skr",
+        "broker_envelope" => "envelope",
+        "snp_bundle" | "policy_jws" | "tpm_public" => "pem",
+        _ => return None,
+    })
+}
+
+struct FuzzArgs {
+    target: Option<String>,
+    secs: Option<u64>,
+    replay: bool,
+    reseed: bool,
+}
+
+fn parse_fuzz_args(args: &[String]) -> Result<FuzzArgs> {
+    let mut a = FuzzArgs {
+        target: None,
+        secs: None,
+        replay: false,
+        reseed: false,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--target" => a.target = Some(it.next().ok_or("--target needs a name")?.clone()),
+            "--secs" => {
+                let n = it.next().ok_or("--secs needs a number")?;
+                a.secs = Some(
+                    n.parse()
+                        .map_err(|_| format!("--secs {n:?}: not a number"))?,
+                );
+            }
+            "--replay" => a.replay = true,
+            "--reseed" => a.reseed = true,
+            other => return Err(format!("fuzz: unknown argument {other:?}\n{HELP}")),
+        }
+    }
+    if !a.replay && a.secs.is_none() {
+        // Nothing asked: a short run of each target.
+        a.secs = Some(60);
+    }
+    Ok(a)
+}
+
+fn host_triple() -> Result<String> {
+    let out = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .map_err(|e| format!("rustc -vV: {e}"))?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .ok_or_else(|| "rustc -vV names no host".to_string())
+}
+
+/// The fuzz targets: the `[[bin]]` names of fuzz/Cargo.toml.
+fn fuzz_targets() -> Result<Vec<String>> {
+    let path = root().join("fuzz/Cargo.toml");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut names = Vec::new();
+    let mut in_bin = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_bin = line == "[[bin]]";
+        } else if in_bin {
+            if let Some(v) = line.strip_prefix("name = ") {
+                names.push(v.trim_matches('"').to_string());
+            }
+        }
+    }
+    Ok(names)
+}
+
+fn niced(program: &Path) -> Command {
+    // Fuzzing is background work: the machine's other builds win.
+    let mut c = Command::new("nice");
+    c.arg("-n").arg("19").arg(program);
+    c
+}
+
+fn fuzz(args: &[String]) -> Result {
+    let a = parse_fuzz_args(args)?;
+    let all = fuzz_targets()?;
+    let targets: Vec<String> = match &a.target {
+        Some(t) if all.contains(t) => vec![t.clone()],
+        Some(t) => {
+            return Err(format!(
+                "no fuzz target {t:?} (targets: {})",
+                all.join(", ")
+            ))
+        }
+        None => all,
+    };
+    let target_dir = std::env::var_os("TEE_ATTEST_FUZZ_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/fuzz"));
+    let triple = host_triple()?;
+    let cargo_bin = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+
+    // 1. The targets: release, sanitizer coverage, stable toolchain.
+    let mut build = niced(Path::new(&cargo_bin));
+    build
+        .current_dir(root().join("fuzz"))
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("RUSTFLAGS", FUZZ_RUSTFLAGS)
+        .args(["build", "--release", "--target", &triple])
+        .args(["-p", "tee-attest-fuzz"]);
+    match &a.target {
+        Some(t) => build.args(["--bin", t]),
+        None => build.arg("--bins"),
+    };
+    run(build)?;
+    let bin_dir = target_dir.join(&triple).join("release");
+
+    // 2. The seed corpora, written at run time (never committed).
+    let corpus = root().join("fuzz/corpus");
+    let missing = targets.iter().any(|t| !corpus.join(t).is_dir());
+    if a.reseed || missing {
+        let mut seeds = niced(Path::new(&cargo_bin));
+        seeds
+            .current_dir(root().join("fuzz"))
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .env_remove("RUSTFLAGS")
+            .args(["run", "--quiet", "-p", "tee-attest-fuzz-seeds", "--"])
+            .arg(&corpus);
+        run(seeds)?;
+    }
+    let artifacts = root().join("fuzz/artifacts");
+    let mut failures = Vec::new();
+
+    // 3. Replay: every corpus input and every crash reproducer, once.
+    if a.replay {
+        for t in &targets {
+            let dirs: Vec<PathBuf> = [corpus.join(t), artifacts.join(t)]
+                .into_iter()
+                .filter(|d| d.is_dir())
+                .collect();
+            let mut c = niced(&bin_dir.join(t));
+            c.args(["-runs=0", "-timeout=30", "-rss_limit_mb=4096"])
+                .args(&dirs);
+            let output = c.output().map_err(|e| format!("{t}: {e}"))?;
+            let log = String::from_utf8_lossy(&output.stderr);
+            let inited = log
+                .lines()
+                .find(|l| l.contains("INITED") || l.contains("DONE"))
+                .unwrap_or("")
+                .to_string();
+            if output.status.success() {
+                eprintln!("xtask: replay {t:<22} ok  {}", inited.trim());
+            } else {
+                eprintln!("{log}");
+                eprintln!("xtask: replay {t}: FAILED ({})", output.status);
+                failures.push(format!("replay {t}"));
+            }
+        }
+    }
+
+    // 4. Fuzzing: one target at a time, each for `secs`.
+    if let Some(secs) = a.secs {
+        let mut rows = Vec::new();
+        for t in &targets {
+            let dir = corpus.join(t);
+            let art = artifacts.join(t);
+            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            std::fs::create_dir_all(&art).map_err(|e| format!("{}: {e}", art.display()))?;
+            let mut c = niced(&bin_dir.join(t));
+            c.arg(format!("-max_total_time={secs}"))
+                .args(["-timeout=10", "-rss_limit_mb=4096", "-max_len=65536"])
+                .args(["-print_final_stats=1", "-close_fd_mask=1"])
+                .arg(format!("-artifact_prefix={}/", art.display()));
+            if let Some(d) = fuzz_dict(t) {
+                c.arg(format!(
+                    "-dict={}",
+                    root().join("fuzz/dict").join(format!("{d}.dict")).display()
+                ));
+            }
+            c.arg(&dir);
+            if std::fs::read_dir(&art)
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(false)
+            {
+                // Known reproducers run first: a regression stops the run.
+                c.arg(&art);
+            }
+            eprintln!("xtask: fuzzing {t} for {secs} s");
+            let output = c.output().map_err(|e| format!("{t}: {e}"))?;
+            let log = String::from_utf8_lossy(&output.stderr).to_string();
+            let row = FuzzRow::from_log(t, &log, output.status.success());
+            eprintln!("xtask: {}", row.line());
+            if !row.ok {
+                let tail: Vec<&str> = log.lines().rev().take(60).collect();
+                eprintln!("{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+                failures.push(format!("fuzz {t}"));
+            }
+            rows.push(row);
+        }
+        let table = FuzzRow::table(&rows);
+        println!("{table}");
+        let report = target_dir.join("fuzz-report.md");
+        if std::fs::write(&report, &table).is_ok() {
+            eprintln!("xtask: table written to {}", report.display());
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "fuzzing found problems: {} (reproducers under fuzz/artifacts/)",
+            failures.join(", ")
+        ))
+    }
+}
+
+/// One target's run, from libFuzzer's output.
+struct FuzzRow {
+    target: String,
+    execs: u64,
+    per_sec: u64,
+    cov: u64,
+    ft: u64,
+    corpus: u64,
+    ok: bool,
+}
+
+impl FuzzRow {
+    fn from_log(target: &str, log: &str, ok: bool) -> Self {
+        let field = |line: &str, key: &str| -> Option<u64> {
+            let rest = line.split(key).nth(1)?;
+            rest.split_whitespace()
+                .next()?
+                .trim_end_matches('b')
+                .parse()
+                .ok()
+        };
+        let mut row = FuzzRow {
+            target: target.to_string(),
+            execs: 0,
+            per_sec: 0,
+            cov: 0,
+            ft: 0,
+            corpus: 0,
+            ok,
+        };
+        for line in log.lines() {
+            if line.starts_with('#') {
+                row.cov = field(line, "cov: ").unwrap_or(row.cov);
+                row.ft = field(line, "ft: ").unwrap_or(row.ft);
+                row.corpus = line
+                    .split("corp: ")
+                    .nth(1)
+                    .and_then(|r| r.split('/').next())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(row.corpus);
+            }
+            if let Some(v) = line.strip_prefix("stat::number_of_executed_units: ") {
+                row.execs = v.trim().parse().unwrap_or(0);
+            }
+            if let Some(v) = line.strip_prefix("stat::average_exec_per_sec: ") {
+                row.per_sec = v.trim().parse().unwrap_or(0);
+            }
+        }
+        row
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "{:<22} {:>10} execs {:>7}/s  cov {:>6}  ft {:>7}  corpus {:>5}  {}",
+            self.target,
+            self.execs,
+            self.per_sec,
+            self.cov,
+            self.ft,
+            self.corpus,
+            if self.ok { "ok" } else { "CRASH" }
+        )
+    }
+
+    fn table(rows: &[FuzzRow]) -> String {
+        let mut t = String::from(
+            "| target | execs | execs/s | cov | ft | corpus | result |\n|---|---:|---:|---:|---:|---:|---|\n",
+        );
+        for r in rows {
+            t.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} |\n",
+                r.target,
+                r.execs,
+                r.per_sec,
+                r.cov,
+                r.ft,
+                r.corpus,
+                if r.ok { "ok" } else { "crash" }
+            ));
+        }
+        t
+    }
 }

@@ -34,12 +34,27 @@ pub enum AzureError {
         /// The type expected.
         expected: &'static str,
     },
+    /// An appraisal check failed (code 6): `hcl.binding`, `quote.nonce`, …
+    #[error("attestation check `{check}` failed: {detail}")]
+    Check {
+        /// The check's name.
+        check: &'static str,
+        /// What was found.
+        detail: String,
+    },
     /// The SEV-SNP report inside failed to parse or verify.
     #[error(transparent)]
     Snp(#[from] SnpError),
 }
 
 impl AzureError {
+    pub(crate) fn check(check: &'static str, detail: impl Into<String>) -> Self {
+        AzureError::Check {
+            check,
+            detail: detail.into(),
+        }
+    }
+
     pub(crate) fn parse(field: &'static str, offset: usize, reason: impl Into<String>) -> Self {
         AzureError::Parse {
             field,
@@ -54,7 +69,7 @@ impl CodedError for AzureError {
         match self {
             AzureError::Parse { .. } => ErrorCode::ReportParsingFailed,
             AzureError::EmptyReport { .. } => ErrorCode::EmptyReport,
-            AzureError::Binding(_) => ErrorCode::AttestationFailed,
+            AzureError::Binding(_) | AzureError::Check { .. } => ErrorCode::AttestationFailed,
             AzureError::ReportType { .. } => ErrorCode::InvalidInputParameter,
             AzureError::Snp(e) => e.code(),
         }

@@ -351,6 +351,19 @@ impl HclReport {
         self.igvm.report_type
     }
 
+    /// The report type of an HCL report blob from its header alone (the
+    /// `HCLA` signature and the IGVM request data's type), without parsing
+    /// the rest: how a machine's vTPM is recognised as an Azure CVM's.
+    pub fn peek_type(blob: &[u8]) -> Option<ReportType> {
+        if blob.get(0..4)? != HCL_SIGNATURE.to_le_bytes().as_slice() {
+            return None;
+        }
+        let t = blob.get(IGVM_OFFSET + 8..IGVM_OFFSET + 12)?;
+        Some(ReportType::from_value(u32::from_le_bytes(
+            t.try_into().ok()?,
+        )))
+    }
+
     /// The hash type of the binding.
     pub fn hash_type(&self) -> Option<HashType> {
         HashType::from_value(self.igvm.hash_type)

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
+mod appraise;
 mod error;
 mod hcl;
 #[cfg(feature = "provider")]
@@ -9,7 +10,15 @@ pub mod provider;
 mod vardata;
 mod verify;
 
+pub use appraise::{compliant, AzureSnpAppraiser};
 pub use error::AzureError;
+use tee_attest_core::{EvidenceType, TeeId};
+
+/// The registry id of the Azure SEV-SNP CVM backend.
+pub const AZURE_SNP: TeeId = TeeId::new("azure-snp");
+/// Azure SEV-SNP CVM evidence as MAA takes it: `AzureGuest` with `SevSnp`
+/// isolation.
+pub const AZURE_GUEST_SNP: EvidenceType = EvidenceType::new("AzureGuest", Some("SevSnp"));
 pub use hcl::{
     HashType, HclHeader, HclReport, IgvmRequestHeader, ReportType, HCL_SIGNATURE, HEADER_LEN,
     HW_REPORT_LEN, HW_REPORT_OFFSET, IGVM_HEADER_LEN, IGVM_OFFSET, SNP_REPORTDATA_OFFSET,

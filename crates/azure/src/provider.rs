@@ -1,35 +1,37 @@
 //! `AzureSnpProvider`: evidence from an Azure SEV-SNP confidential VM.
 //!
-//! 1. write fresh user data — SHA-512(nonce ‖ runtime data), 64 bytes — to
-//!    NV `0x01400002`, so that the HCL refreshes the report;
+//! 1. write fresh user data — the 64 bytes of report data the verifier's
+//!    challenge asks for, else SHA-512(nonce ‖ runtime data) — to NV
+//!    `0x01400002`, so that the HCL refreshes the report;
 //! 2. read the HCL report from NV `0x01400001`, check that its SNP report
 //!    binds the variable data and that the variable data carries our user
 //!    data (the report is fresh);
 //! 3. get the VCEK chain (Azure IMDS THIM by default, through the
 //!    configurable collateral chain);
-//! 4. quote PCRs 0–23 with the AK over the nonce; create the ephemeral key
-//!    and certify it with the AK over the nonce;
+//! 4. quote PCRs 0–23 with the AK over the nonce; certify the ephemeral key
+//!    with the AK over the nonce — the same key the provider's decryptor
+//!    holds (made once, its context saved and loaded again);
 //! 5. read the TCG event log when present.
 //!
 //! TPM work runs on a blocking thread (the ESAPI context is not `Send`).
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use aws_lc_rs::digest;
 use tee_attest_core::{
-    Decryptor, Error, ErrorCode, Evidence, EvidenceProvider, EvidenceRequest, Result, TeeKind,
-    TpmEvidence,
+    Decryptor, DetectContext, Error, ErrorCode, Evidence, EvidenceProvider, EvidenceRequest,
+    EvidenceType, ProviderConfig, Result, TeeBackend, TeeId, TpmEvidence,
 };
 use tee_attest_snp::collateral::{CollateralChain, CollateralRequest, HttpConfig, Thim};
 use tee_attest_tpm::handles::{
     AK_CERT_NV_INDEX, AK_PERSISTENT_HANDLE, HCL_REPORT_NV_INDEX, HCL_USER_DATA_NV_INDEX,
     HCL_USER_DATA_SIZE,
 };
-use tee_attest_tpm::{CertifiedKey, Quote, Tpm, TpmDecryptor, TpmError};
+use tee_attest_tpm::{CertifiedKey, Quote, SavedKey, Tpm, TpmDecryptor, TpmError};
 
-use crate::{AzureError, HclReport};
+use crate::{AzureError, HclReport, ReportType, AZURE_GUEST_SNP, AZURE_SNP};
 
 /// Azure's instance metadata service, reachable only inside Azure.
 pub const AZURE_IMDS_URL: &str = "http://169.254.169.254";
@@ -86,6 +88,11 @@ impl Default for AzureSnpConfig {
 pub struct AzureSnpProvider {
     config: AzureSnpConfig,
     collateral: CollateralChain,
+    /// The ephemeral key's decryptor, made once (by the first evidence or
+    /// the first `decryptor()` call) and shared with the evidence.
+    decryptor: Mutex<Option<Arc<TpmDecryptor>>>,
+    /// For the mock backend: the TEE id its evidence reports.
+    tee: TeeId,
 }
 
 /// What the TPM part returns.
@@ -95,6 +102,7 @@ struct Gathered {
     ak_cert: Option<Vec<u8>>,
     quote: Quote,
     certified: CertifiedKey,
+    decryptor: TpmDecryptor,
 }
 
 fn gather(
@@ -102,6 +110,7 @@ fn gather(
     user_data: &[u8; HCL_USER_DATA_SIZE],
     nonce: &[u8],
     pcrs: &[u32],
+    saved: Option<SavedKey>,
 ) -> Result<Gathered, TpmError> {
     let mut tpm = Tpm::open(tcti)?;
     tpm.nv_write(HCL_USER_DATA_NV_INDEX, user_data)?;
@@ -112,8 +121,17 @@ fn gather(
         None => None,
     };
     let quote = tpm.quote(AK_PERSISTENT_HANDLE, pcrs, nonce)?;
-    let key = tpm.ephemeral_key()?;
+    // The decryptor's key when its context still loads (no second key
+    // generation), else the key made anew (the same key within one boot).
+    let key = match saved
+        .and_then(|(ctx, area, public)| tpm.load_ephemeral_key(ctx, area, public).ok())
+    {
+        Some(k) => k,
+        None => tpm.ephemeral_key()?,
+    };
     let certified = tpm.certify(&key, AK_PERSISTENT_HANDLE, nonce);
+    let saved = tpm.save_ephemeral_key(&key).ok();
+    let decryptor = TpmDecryptor::from_parts(tcti, key.key.clone(), key.public.clone(), saved);
     tpm.flush_ephemeral_key(key);
     Ok(Gathered {
         hcl,
@@ -121,6 +139,7 @@ fn gather(
         ak_cert,
         quote,
         certified: certified?,
+        decryptor,
     })
 }
 
@@ -139,19 +158,40 @@ impl AzureSnpProvider {
     pub fn new(config: AzureSnpConfig) -> Result<Self> {
         let thim = Thim::new(config.imds_url.clone(), config.http.clone())?;
         let collateral = CollateralChain::new().with_source(Arc::new(thim));
-        Ok(Self { config, collateral })
+        Ok(Self::with_collateral(config, collateral))
     }
 
     /// A provider with another collateral chain (cache, offline directory…).
     pub fn with_collateral(config: AzureSnpConfig, collateral: CollateralChain) -> Self {
-        Self { config, collateral }
+        Self {
+            config,
+            collateral,
+            decryptor: Mutex::new(None),
+            tee: AZURE_SNP,
+        }
+    }
+
+    /// The same provider reporting another backend's id (the mock backend
+    /// runs this provider against its mock CVM).
+    #[must_use]
+    pub fn reporting_as(mut self, tee: TeeId) -> Self {
+        self.tee = tee;
+        self
+    }
+
+    fn shared_decryptor(&self) -> Option<Arc<TpmDecryptor>> {
+        self.decryptor.lock().ok().and_then(|d| d.clone())
     }
 }
 
 #[async_trait]
 impl EvidenceProvider for AzureSnpProvider {
-    fn tee(&self) -> TeeKind {
-        TeeKind::AzureSnp
+    fn tee(&self) -> TeeId {
+        self.tee
+    }
+
+    fn evidence_type(&self) -> EvidenceType {
+        AZURE_GUEST_SNP
     }
 
     async fn evidence(&self, request: &EvidenceRequest) -> Result<Evidence> {
@@ -164,7 +204,9 @@ impl EvidenceProvider for AzureSnpProvider {
                 ),
             ));
         }
-        let user_data = user_data_for(request);
+        let user_data = request
+            .report_data
+            .unwrap_or_else(|| user_data_for(request));
         let (tcti, nonce, pcrs) = (
             self.config.tcti.clone(),
             if self.config.nonce_in_quote {
@@ -174,12 +216,15 @@ impl EvidenceProvider for AzureSnpProvider {
             },
             self.config.quote_pcrs.clone(),
         );
-        let g =
-            tokio::task::spawn_blocking(move || gather(tcti.as_deref(), &user_data, &nonce, &pcrs))
-                .await
-                .map_err(|e| {
-                    Error::with_source(ErrorCode::TpmInternalFailure, "TPM task failed", e)
-                })??;
+        let saved = self.shared_decryptor().and_then(|d| d.saved_key());
+        let g = tokio::task::spawn_blocking(move || {
+            gather(tcti.as_deref(), &user_data, &nonce, &pcrs, saved)
+        })
+        .await
+        .map_err(|e| Error::with_source(ErrorCode::TpmInternalFailure, "TPM task failed", e))??;
+        if let Ok(mut d) = self.decryptor.lock() {
+            *d = Some(Arc::new(g.decryptor));
+        }
 
         let hcl = HclReport::from_bytes(&g.hcl)?;
         let report = hcl.snp_report()?;
@@ -198,7 +243,7 @@ impl EvidenceProvider for AzureSnpProvider {
             .await?;
         let event_log = std::fs::read(&self.config.event_log).ok();
 
-        let mut evidence = Evidence::new(TeeKind::AzureSnp);
+        let mut evidence = Evidence::new(self.tee, AZURE_GUEST_SNP);
         evidence.hardware_report = hcl.hw_report.clone();
         evidence.runtime_data = hcl.var_data.clone();
         evidence.hcl_report = Some(g.hcl);
@@ -224,9 +269,90 @@ impl EvidenceProvider for AzureSnpProvider {
         Ok(evidence)
     }
 
-    fn decryptor(&self) -> Option<Arc<dyn Decryptor>> {
-        TpmDecryptor::open(self.config.tcti.as_deref())
-            .ok()
-            .map(|d| Arc::new(d) as Arc<dyn Decryptor>)
+    fn decryptor(&self) -> Result<Arc<dyn Decryptor>> {
+        if let Some(d) = self.shared_decryptor() {
+            return Ok(d);
+        }
+        let made = Arc::new(TpmDecryptor::open(self.config.tcti.as_deref())?);
+        let mut slot = self
+            .decryptor
+            .lock()
+            .map_err(|_| Error::new(ErrorCode::TpmInternalFailure, "decryptor lock poisoned"))?;
+        Ok(slot.get_or_insert(made).clone())
     }
 }
+
+/// `$TEE_ATTEST_IMDS_URL`: overrides the IMDS base URL.
+pub const IMDS_URL_ENV: &str = "TEE_ATTEST_IMDS_URL";
+/// `$TEE_ATTEST_EVENT_LOG`: overrides the TCG event log path.
+pub const EVENT_LOG_ENV: &str = "TEE_ATTEST_EVENT_LOG";
+
+/// The provider configuration a [`ProviderConfig`] and the environment say:
+/// each field from the config, else its environment variable, else Azure's.
+pub fn config_from(config: &ProviderConfig) -> AzureSnpConfig {
+    let mut cfg = AzureSnpConfig {
+        tcti: config.tcti.clone(),
+        ..AzureSnpConfig::default()
+    };
+    if let Some(url) = config
+        .imds_url
+        .clone()
+        .or_else(|| std::env::var(IMDS_URL_ENV).ok().filter(|v| !v.is_empty()))
+    {
+        cfg.imds_url = url;
+    }
+    if let Some(log) = config
+        .event_log
+        .clone()
+        .or_else(|| std::env::var_os(EVENT_LOG_ENV).map(PathBuf::from))
+    {
+        cfg.event_log = log;
+    }
+    cfg
+}
+
+/// The type of the HCL report in this machine's vTPM, if it has one: how
+/// an Azure CVM is recognised (no network).
+pub fn detect_hcl_report(ctx: &DetectContext) -> Option<ReportType> {
+    let tcti = ctx
+        .tcti
+        .clone()
+        .or_else(|| {
+            std::env::var(tee_attest_tpm::TCTI_ENV)
+                .ok()
+                .filter(|t| !t.is_empty())
+        })
+        .or_else(|| {
+            ["dev/tpmrm0", "dev/tpm0"]
+                .iter()
+                .map(|d| ctx.root.join(d))
+                .find(|p| p.exists())
+                .map(|p| format!("device:{}", p.display()))
+        })?;
+    let mut tpm = Tpm::open_tcti(&tcti).ok()?;
+    tpm.nv_size(HCL_REPORT_NV_INDEX).ok()??;
+    let blob = tpm.nv_read(HCL_REPORT_NV_INDEX).ok()?;
+    HclReport::peek_type(&blob)
+}
+
+fn detect(ctx: &DetectContext) -> Option<serde_json::Value> {
+    match detect_hcl_report(ctx)? {
+        ReportType::Snp => Some(serde_json::json!({
+            "hcl_report": {"nv_index": "0x01400001", "type": "snp"}
+        })),
+        _ => None,
+    }
+}
+
+fn provider(config: &ProviderConfig) -> Result<Arc<dyn EvidenceProvider>> {
+    Ok(Arc::new(AzureSnpProvider::new(config_from(config))?))
+}
+
+/// The Azure SEV-SNP CVM backend, for the facade's registry.
+pub const BACKEND: TeeBackend = TeeBackend {
+    id: AZURE_SNP,
+    description: "Azure confidential VM on AMD SEV-SNP (vTPM, HCL report, IMDS)",
+    evidence_type: AZURE_GUEST_SNP,
+    detect,
+    provider,
+};

@@ -4,9 +4,7 @@
 
 use tee_attest_azure::provider::{AzureSnpConfig, AzureSnpProvider};
 use tee_attest_azure::verify_hcl_snp;
-use tee_attest_core::{
-    CodedError, ErrorCode, EvidenceProvider, EvidenceRequest, RsaDecryptScheme, TeeKind,
-};
+use tee_attest_core::{CodedError, ErrorCode, EvidenceProvider, EvidenceRequest, RsaDecryptScheme};
 use tee_attest_mock::MockAzureCvm;
 use tee_attest_snp::collateral::HttpConfig;
 use tee_attest_snp::{RootOrigin, SnpOptions, SnpVerifier, TrustAnchors};
@@ -25,13 +23,14 @@ fn provider(cvm: &MockAzureCvm) -> AzureSnpProvider {
 async fn provider_evidence_from_the_mock_cvm_verifies_end_to_end() {
     let cvm = MockAzureCvm::start().expect("swtpm must be installed (cargo xtask deps)");
     let p = provider(&cvm);
-    assert_eq!(p.tee(), TeeKind::AzureSnp);
+    assert_eq!(p.tee(), tee_attest_azure::AZURE_SNP);
+    assert_eq!(p.evidence_type(), tee_attest_azure::AZURE_GUEST_SNP);
     let nonce = b"relying-party-nonce-42".to_vec();
     let e = p
         .evidence(&EvidenceRequest::with_nonce(nonce.clone()))
         .await
         .unwrap();
-    assert_eq!(e.tee, TeeKind::AzureSnp);
+    assert_eq!(e.tee, tee_attest_azure::AZURE_SNP);
     assert_eq!(e.nonce, nonce);
     assert!(e.certificates.len() >= 2, "VCEK chain from THIM");
 

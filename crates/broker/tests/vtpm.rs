@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use tee_attest::{Attester, ClientParameters, Decryptor, MockProvider};
+use tee_attest::mock::MockProvider;
+use tee_attest::{Attester, ClientParameters, Decryptor};
 use tee_attest_broker::{
     decrypt, decrypt_stream, encrypt, encrypt_stream, EncryptionType, RsaScheme,
 };
@@ -13,7 +14,12 @@ use tee_attest_verifier::{LocalVerifier, LocalVerifierConfig, TokenSigner};
 
 async fn attest(provider: Arc<MockProvider>) -> (Attester, AttestationToken) {
     let mut cfg = LocalVerifierConfig::new("https://127.0.0.1:8443");
-    cfg.extra_snp_roots.push(provider.ark_der().to_vec());
+    // The mock roots: the repository's stored ones, which the mock CVM signs with.
+    assert_eq!(
+        tee_attest::mock::trust_roots().unwrap().amd_ark,
+        provider.ark_der()
+    );
+    cfg.appraisers = tee_attest::verifiers::appraisers(true).unwrap();
     let verifier = LocalVerifier::new(cfg, TokenSigner::generate().unwrap()).unwrap();
     let attester = Attester::new(provider, Arc::new(verifier));
     let params = ClientParameters::new("https://127.0.0.1:8443").with_payload("Nonce", "0123");

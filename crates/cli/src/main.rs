@@ -29,28 +29,33 @@ enum Command {
     /// Verify hardware evidence offline and print its claims.
     #[command(subcommand)]
     Evidence(cmd::evidence::EvidenceCmd),
-    /// Show what this machine offers (TPM, HCL report, TDX/SNP devices) and
-    /// the cargo features to build with, as JSON. Never uses the network.
+    /// Show which of the TEE backends compiled in recognise this machine,
+    /// and the cargo features to build with, as JSON. Never uses the network.
     Detect(cmd::detect::DetectArgs),
     /// Gather evidence in this TEE and get a token from a verifier (printed).
     Attest(cmd::attest::AttestArgs),
+    #[cfg(feature = "service")]
     /// Serve the local verifier over HTTP(S), shaped like MAA's REST API.
     Serve(cmd::serve::ServeArgs),
+    #[cfg(feature = "mock")]
     /// A persistent mock Azure SEV-SNP CVM to develop against.
     #[command(subcommand)]
     Mock(cmd::mock::MockCmd),
     /// Inspect attestation tokens.
     #[command(subcommand)]
     Token(cmd::token::TokenCmd),
+    #[cfg(feature = "mock")]
     /// Run the main job on the embedded default: a mock vTPM on swtpm.
     Demo(cmd::demo::DemoArgs),
     /// Encrypt a file to a token's ephemeral key (writes OUT and OUT.meta).
     Encrypt(cmd::encrypt::EncryptArgs),
     /// Decrypt a file with this machine's vTPM ephemeral key (reads IN.meta).
     Decrypt(cmd::encrypt::DecryptArgs),
+    #[cfg(feature = "service")]
     /// The key broker's keys: create, list, rotate, delete; audit releases.
     #[command(subcommand)]
     Keys(cmd::keys::KeysCmd),
+    #[cfg(feature = "service")]
     /// The verifier service's administration: `admin audit` prints its
     /// admin audit log.
     #[command(subcommand)]
@@ -70,12 +75,17 @@ fn main() -> ExitCode {
         Command::Detect(a) => cmd::detect::run(a),
         Command::Attest(a) => cmd::attest::run(a),
         Command::Token(c) => cmd::token::run(c),
+        #[cfg(feature = "service")]
         Command::Serve(a) => cmd::serve::run(a),
+        #[cfg(feature = "mock")]
         Command::Mock(c) => cmd::mock::run(c),
+        #[cfg(feature = "mock")]
         Command::Demo(a) => cmd::demo::run(a),
         Command::Encrypt(a) => cmd::encrypt::run_encrypt(a),
         Command::Decrypt(a) => cmd::encrypt::run_decrypt(a),
+        #[cfg(feature = "service")]
         Command::Keys(c) => cmd::keys::run(c),
+        #[cfg(feature = "service")]
         Command::Admin(c) => cmd::admin::run(c),
     };
     match result {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::TeeKind;
+use crate::{EvidenceType, TeeId};
 
 /// What to bind into fresh evidence.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -11,9 +11,17 @@ pub struct EvidenceRequest {
     /// A verifier's nonce. Providers bind it into the evidence (TPM quote
     /// qualifying data, or report data) so that evidence cannot be replayed.
     pub nonce: Vec<u8>,
-    /// Runtime data to bind (for a bare TEE, hashed into report data; on an
-    /// Azure CVM, written as HCL user data).
+    /// Runtime data the evidence carries beside the hardware report (a bare
+    /// TEE's report data binds it, as the verifier's [`crate::Challenge`]
+    /// says).
     pub runtime_data: Vec<u8>,
+    /// Whether `runtime_data` is JSON (its claims then appear in the token).
+    pub runtime_data_json: bool,
+    /// The 64 bytes the hardware report (or, on an Azure CVM, the HCL user
+    /// data) must carry, as the verifier's challenge computed them.
+    /// Providers embed exactly these bytes; `None` lets a provider bind the
+    /// nonce and runtime data its own documented way.
+    pub report_data: Option<[u8; 64]>,
     /// The client payload, carried to the verifier and back in the token.
     pub client_payload: BTreeMap<String, String>,
 }
@@ -57,8 +65,10 @@ pub struct TpmEvidence {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Evidence {
-    /// Where it comes from.
-    pub tee: TeeKind,
+    /// The backend it comes from.
+    pub tee: TeeId,
+    /// What kind of evidence it is: which appraiser takes it.
+    pub evidence_type: EvidenceType,
     /// The hardware report (SNP attestation report, TD quote).
     pub hardware_report: Vec<u8>,
     /// The whole HCL report, on Azure CVMs.
@@ -66,6 +76,9 @@ pub struct Evidence {
     /// Runtime data the hardware report binds (the HCL variable-data JSON on
     /// Azure), as bytes.
     pub runtime_data: Vec<u8>,
+    /// Whether `runtime_data` is JSON whose members become claims
+    /// (`x-ms-runtime`) on a bare TEE.
+    pub runtime_data_json: bool,
     /// Certificates that come with the evidence (DER), leaf first: the VCEK
     /// chain for SNP, the PCK chain for TDX.
     pub certificates: Vec<Vec<u8>>,
@@ -80,13 +93,15 @@ pub struct Evidence {
 }
 
 impl Evidence {
-    /// Empty evidence of a kind, to be filled in by a provider.
-    pub fn new(tee: TeeKind) -> Self {
+    /// Empty evidence of a backend and type, to be filled in by a provider.
+    pub fn new(tee: TeeId, evidence_type: EvidenceType) -> Self {
         Self {
             tee,
+            evidence_type,
             hardware_report: Vec::new(),
             hcl_report: None,
             runtime_data: Vec::new(),
+            runtime_data_json: false,
             certificates: Vec::new(),
             tpm: None,
             event_log: None,

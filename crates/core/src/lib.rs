@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
+mod appraise;
+mod backend;
 mod error;
 mod evidence;
 mod params;
@@ -9,12 +11,14 @@ mod tee;
 mod token;
 mod traits;
 
+pub use appraise::{Appraisal, Appraiser};
+pub use backend::{DetectContext, ProviderConfig, TeeBackend};
 pub use error::{AttestationResult, CodedError, Error, ErrorCode, Result};
 pub use evidence::{Evidence, EvidenceRequest, TpmEvidence};
 pub use params::{ClientParameters, MAX_CLIENT_PAYLOAD_BYTES};
-pub use tee::TeeKind;
+pub use tee::{EvidenceType, TeeId};
 pub use token::{AttestationToken, EPHEMERAL_KEY_KID, MOCK_EVIDENCE_CLAIM};
 pub use traits::{
-    Decryptor, EvidenceProvider, KeyBroker, KeyReleaseRequest, ReleasedKey, RsaDecryptScheme,
-    Verifier, VerifyOptions,
+    decrypt_not_supported, Challenge, Decryptor, EvidenceProvider, KeyBroker, KeyReleaseRequest,
+    ReleasedKey, RsaDecryptScheme, Verifier, VerifyOptions,
 };

@@ -1,79 +1,93 @@
-//! Which trusted execution environment evidence comes from.
+//! How TEEs and their evidence are named: a backend's registry id
+//! ([`TeeId`]), and the evidence type a verifier appraises
+//! ([`EvidenceType`]). Neither is a closed list: a TEE crate defines its
+//! own constants, and nothing here changes when a TEE is added.
 
 use std::fmt;
-use std::str::FromStr;
 
-use crate::{Error, ErrorCode};
+/// A TEE backend's registry id: `azure-snp`, `snp`, `mock`, … — lower-case
+/// ASCII letters, digits and `-`, as on the command line (`--tee ID`) and
+/// in `detect`'s JSON. Each backend crate defines its id as a constant;
+/// the facade's registry maps a name given at run time to one of them.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TeeId(&'static str);
 
-/// A kind of TEE (and of the evidence it produces).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum TeeKind {
-    /// An Azure confidential VM on AMD SEV-SNP: SNP report inside the vTPM's
-    /// HCL report, plus TPM quote and ephemeral key.
-    AzureSnp,
-    /// An Azure confidential VM on Intel TDX: TDREPORT inside the HCL report,
-    /// quoted through IMDS, plus TPM quote and ephemeral key.
-    AzureTdx,
-    /// A bare AMD SEV-SNP guest (`/dev/sev-guest` or configfs-tsm).
-    Snp,
-    /// A bare Intel TDX guest (configfs-tsm or `/dev/tdx_guest`).
-    Tdx,
-    /// The mock backend: real formats signed by mock roots.
-    Mock,
-}
+impl TeeId {
+    /// The id `id` (a backend crate's constant).
+    pub const fn new(id: &'static str) -> Self {
+        Self(id)
+    }
 
-impl TeeKind {
-    /// Every kind, for listings.
-    pub const ALL: &'static [TeeKind] = &[
-        TeeKind::AzureSnp,
-        TeeKind::AzureTdx,
-        TeeKind::Snp,
-        TeeKind::Tdx,
-        TeeKind::Mock,
-    ];
-
-    /// The name used on the command line and in JSON (`azure-snp`, …).
+    /// The id as text.
     pub const fn as_str(self) -> &'static str {
-        match self {
-            TeeKind::AzureSnp => "azure-snp",
-            TeeKind::AzureTdx => "azure-tdx",
-            TeeKind::Snp => "snp",
-            TeeKind::Tdx => "tdx",
-            TeeKind::Mock => "mock",
-        }
-    }
-
-    /// The isolation type MAA reports for this TEE (`x-ms-isolation-tee.x-ms-attestation-type`).
-    pub const fn maa_isolation_type(self) -> &'static str {
-        match self {
-            TeeKind::AzureSnp | TeeKind::Snp | TeeKind::Mock => "sevsnpvm",
-            TeeKind::AzureTdx | TeeKind::Tdx => "tdxvm",
-        }
+        self.0
     }
 }
 
-impl fmt::Display for TeeKind {
+impl fmt::Debug for TeeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        write!(f, "TeeId({})", self.0)
     }
 }
 
-impl FromStr for TeeKind {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        TeeKind::ALL
-            .iter()
-            .copied()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = TeeKind::ALL.iter().map(|k| k.as_str()).collect();
-                Error::new(
-                    ErrorCode::InvalidInputParameter,
-                    format!("unknown TEE {s:?}; expected one of {}", names.join(", ")),
-                )
-            })
+impl fmt::Display for TeeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl serde::Serialize for TeeId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
+/// What kind of evidence a verifier receives, as MAA names it: the
+/// attestation type (`AzureGuest`, `SevSnpVm`, `TdxVm`, `SgxEnclave`, …:
+/// the `/attest/{type}` route and the policy it is appraised under) and,
+/// for `AzureGuest`, the isolation type inside it (`SevSnp`, `Tdx`).
+/// Appraisers are registered under it; TEE crates define the constants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EvidenceType {
+    attestation_type: &'static str,
+    isolation: Option<&'static str>,
+}
+
+impl EvidenceType {
+    /// The evidence type `attestation_type` (with `isolation` for AzureGuest).
+    pub const fn new(attestation_type: &'static str, isolation: Option<&'static str>) -> Self {
+        Self {
+            attestation_type,
+            isolation,
+        }
+    }
+
+    /// MAA's attestation type: the route and the policy.
+    pub const fn attestation_type(&self) -> &'static str {
+        self.attestation_type
+    }
+
+    /// The isolation type inside an `AzureGuest` attestation.
+    pub const fn isolation(&self) -> Option<&'static str> {
+        self.isolation
+    }
+
+    /// Whether this evidence comes with a vTPM (an Azure CVM's AzureGuest
+    /// evidence): then the nonce goes into the TPM quote, the client
+    /// payload travels beside the evidence, and the token carries the vTPM's
+    /// ephemeral key. Otherwise the evidence binds runtime data through its
+    /// report data and there is no ephemeral key.
+    pub fn has_vtpm(&self) -> bool {
+        self.attestation_type == "AzureGuest"
+    }
+}
+
+impl fmt::Display for EvidenceType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.isolation {
+            Some(i) => write!(f, "{}/{}", self.attestation_type, i),
+            None => f.write_str(self.attestation_type),
+        }
     }
 }
 
@@ -82,16 +96,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_round_trip() {
-        for k in TeeKind::ALL {
-            assert_eq!(k.as_str().parse::<TeeKind>().unwrap(), *k);
-            assert_eq!(
-                serde_json::to_string(k).unwrap(),
-                format!("\"{}\"", k.as_str())
-            );
-        }
-        let err = "sgx".parse::<TeeKind>().unwrap_err();
-        assert_eq!(err.code(), ErrorCode::InvalidInputParameter);
-        assert!(err.message().contains("azure-snp"));
+    fn names() {
+        const SNP: TeeId = TeeId::new("snp");
+        assert_eq!(SNP.to_string(), "snp");
+        assert_eq!(serde_json::to_string(&SNP).unwrap(), "\"snp\"");
+        let ag = EvidenceType::new("AzureGuest", Some("SevSnp"));
+        assert_eq!(ag.to_string(), "AzureGuest/SevSnp");
+        assert!(ag.has_vtpm());
+        let bare = EvidenceType::new("SevSnpVm", None);
+        assert_eq!(bare.to_string(), "SevSnpVm");
+        assert!(!bare.has_vtpm());
     }
 }

@@ -5,7 +5,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use zeroize::Zeroizing;
 
-use crate::{AttestationToken, Evidence, EvidenceRequest, Result, TeeKind};
+use std::collections::BTreeMap;
+
+use crate::{
+    AttestationToken, Error, ErrorCode, Evidence, EvidenceRequest, EvidenceType, Result, TeeId,
+};
 
 /// An RSA decryption scheme for the ephemeral key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,28 +49,78 @@ pub trait Decryptor: Send + Sync {
     ) -> Result<Zeroizing<Vec<u8>>>;
 }
 
+/// The error of `Decrypt` on a TEE without a vTPM ephemeral key (code 1).
+pub fn decrypt_not_supported(tee: TeeId) -> Error {
+    Error::new(
+        ErrorCode::InitializationFailed,
+        format!("Decrypt is not supported on this TEE ({tee}): it has no vTPM ephemeral key"),
+    )
+}
+
 /// Gathers evidence inside a TEE.
 ///
 /// An implementation guarantees:
-/// - the evidence is fresh and binds the request's nonce (and runtime data)
-///   so that a verifier can tell replayed evidence;
+/// - the evidence is fresh and binds the request's nonce and report data
+///   (exactly the 64 bytes the verifier's [`Challenge`] asked for) so that
+///   a verifier can tell replayed evidence;
 /// - it never returns partial evidence: either all parts it promises for its
-///   [`TeeKind`], or an error with a code (12/13 for TPM failures, 20/21 for
-///   report problems, 7/4/17 for collateral);
+///   evidence type, or an error with a code (12/13 for device and TPM
+///   failures, 20/21 for report problems, 7/4/17 for collateral);
 /// - it does not reach the network except the platform's own endpoints
 ///   (e.g. Azure IMDS), and only at base URLs the caller can configure.
 #[async_trait]
 pub trait EvidenceProvider: Send + Sync {
-    /// Which TEE this provider gathers evidence from.
-    fn tee(&self) -> TeeKind;
+    /// Which backend this provider belongs to.
+    fn tee(&self) -> TeeId;
+
+    /// The evidence type it gathers.
+    fn evidence_type(&self) -> EvidenceType;
 
     /// Gather fresh evidence bound to `request`.
     async fn evidence(&self, request: &EvidenceRequest) -> Result<Evidence>;
 
-    /// The ephemeral key whose public part the evidence carries, if this TEE
-    /// has one (a vTPM). `Decrypt` uses it.
-    fn decryptor(&self) -> Option<Arc<dyn Decryptor>> {
-        None
+    /// The ephemeral key whose public part the evidence carries (a vTPM's):
+    /// made once and shared with the evidence, so that `Decrypt` opens what
+    /// the token's key sealed. A TEE without a vTPM has none: code 1
+    /// ([`decrypt_not_supported`]); a TPM failure keeps its code (12/13).
+    fn decryptor(&self) -> Result<Arc<dyn Decryptor>> {
+        Err(decrypt_not_supported(self.tee()))
+    }
+}
+
+/// What the verifier asks the evidence to bind, decided before the evidence
+/// is gathered ([`Verifier::challenge`]): each verifier binds its own way
+/// (MAA: SHA-256 of the runtime data; Intel Trust Authority: SHA-512 of its
+/// own nonce and the runtime data), and providers embed exactly what they
+/// are given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Challenge {
+    /// The nonce the evidence binds (a vTPM quote's qualifying data) and
+    /// the verifier expects back.
+    pub nonce: Vec<u8>,
+    /// The runtime data to send beside the evidence.
+    pub runtime_data: Vec<u8>,
+    /// Whether `runtime_data` is JSON.
+    pub runtime_data_json: bool,
+    /// The 64 bytes of report data (or HCL user data) to embed.
+    pub report_data: [u8; 64],
+}
+
+impl Challenge {
+    /// A challenge of these parts.
+    pub fn new(
+        nonce: Vec<u8>,
+        runtime_data: Vec<u8>,
+        runtime_data_json: bool,
+        report_data: [u8; 64],
+    ) -> Self {
+        Self {
+            nonce,
+            runtime_data,
+            runtime_data_json,
+            report_data,
+        }
     }
 }
 
@@ -94,6 +148,16 @@ pub struct VerifyOptions {
 pub trait Verifier: Send + Sync {
     /// A short name for logs (`local`, `maa`, `ita`).
     fn name(&self) -> &str;
+
+    /// What evidence of `evidence_type` must bind for this verifier, given
+    /// the caller's `nonce` and client payload (which may reach the
+    /// verifier first, e.g. to fetch its own nonce).
+    async fn challenge(
+        &self,
+        evidence_type: EvidenceType,
+        nonce: &[u8],
+        client_payload: &BTreeMap<String, String>,
+    ) -> Result<Challenge>;
 
     /// Appraise `evidence` and return the token.
     async fn verify(
@@ -169,18 +233,23 @@ pub trait KeyBroker: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Error, ErrorCode};
 
     // The traits must stay object-safe: these boxes must compile.
     struct Nothing;
 
+    const NOTHING: TeeId = TeeId::new("nothing");
+    const BARE: EvidenceType = EvidenceType::new("Nothing", None);
+
     #[async_trait]
     impl EvidenceProvider for Nothing {
-        fn tee(&self) -> TeeKind {
-            TeeKind::Mock
+        fn tee(&self) -> TeeId {
+            NOTHING
+        }
+        fn evidence_type(&self) -> EvidenceType {
+            BARE
         }
         async fn evidence(&self, request: &EvidenceRequest) -> Result<Evidence> {
-            let mut e = Evidence::new(TeeKind::Mock);
+            let mut e = Evidence::new(NOTHING, BARE);
             e.nonce = request.nonce.clone();
             Ok(e)
         }
@@ -190,6 +259,14 @@ mod tests {
     impl Verifier for Nothing {
         fn name(&self) -> &str {
             "nothing"
+        }
+        async fn challenge(
+            &self,
+            _: EvidenceType,
+            nonce: &[u8],
+            _: &BTreeMap<String, String>,
+        ) -> Result<Challenge> {
+            Ok(Challenge::new(nonce.to_vec(), Vec::new(), false, [0; 64]))
         }
         async fn verify(&self, _: &Evidence, _: &VerifyOptions) -> Result<AttestationToken> {
             Err(Error::new(
@@ -208,7 +285,13 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(e.nonce, b"n");
-        assert!(p.decryptor().is_none());
+        let no_key = p.decryptor().err().unwrap();
+        assert_eq!(no_key.code(), ErrorCode::InitializationFailed);
+        assert!(no_key
+            .message()
+            .contains("not supported on this TEE (nothing)"));
+        let c = v.challenge(BARE, b"n", &BTreeMap::new()).await.unwrap();
+        assert_eq!(c.nonce, b"n");
         let err = v.verify(&e, &VerifyOptions::default()).await.unwrap_err();
         assert_eq!(err.code(), ErrorCode::AttestationFailed);
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Value};
-use tee_attest::MockProvider;
+use tee_attest::mock::MockProvider;
 use tee_attest_core::{
     AttestationToken, CodedError, ErrorCode, EvidenceProvider, EvidenceRequest, KeyBroker,
     KeyReleaseRequest, VerifyOptions,
@@ -93,7 +93,7 @@ async fn release_to_the_mock_cvm_and_unwrap_in_its_vtpm_then_every_refusal() {
     // A real token: mock CVM evidence appraised by the local verifier.
     let mock = MockProvider::start().expect("swtpm must be installed (cargo xtask deps)");
     let mut cfg = LocalVerifierConfig::new(ISSUER);
-    cfg.extra_snp_roots.push(mock.ark_der().to_vec());
+    cfg.appraisers = tee_attest::verifiers::appraisers(true).unwrap();
     let verifier = LocalVerifier::new(cfg, TokenSigner::generate().unwrap()).unwrap();
     let mut req = EvidenceRequest::with_nonce(b"0123456789".to_vec());
     req.client_payload
@@ -101,7 +101,9 @@ async fn release_to_the_mock_cvm_and_unwrap_in_its_vtpm_then_every_refusal() {
     let evidence = mock.evidence(&req).await.unwrap();
     let token = verifier
         .attest(&evidence, &VerifyOptions::default())
-        .unwrap();
+        .unwrap()
+        .raw()
+        .to_string();
     let parsed = AttestationToken::parse(&token).unwrap();
     assert!(parsed.is_mock_evidence());
     let jwks = Jwks::parse(verifier.jwks().to_string().as_bytes()).unwrap();

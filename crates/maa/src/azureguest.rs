@@ -25,7 +25,14 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tee_attest_core::{Evidence, TeeKind, TpmEvidence};
+use tee_attest_core::{Evidence, EvidenceType, TeeId, TpmEvidence};
+
+/// AzureGuest evidence of an SEV-SNP CVM (as the `IsolationInfo` type `SevSnp` says).
+pub const AZURE_GUEST_SNP: EvidenceType = EvidenceType::new("AzureGuest", Some("SevSnp"));
+/// MAA's `SevSnpVm` evidence: a bare SEV-SNP report, its chain, runtime data.
+pub const SEV_SNP_VM: EvidenceType = EvidenceType::new("SevSnpVm", None);
+/// AzureGuest evidence of a TDX CVM (`IsolationInfo` type `Tdx`).
+pub const AZURE_GUEST_TDX: EvidenceType = EvidenceType::new("AzureGuest", Some("Tdx"));
 
 use crate::{b64, MaaError};
 
@@ -313,8 +320,8 @@ impl AttestationInfo {
         let tpm = evidence.tpm.as_ref().ok_or_else(|| {
             MaaError::InvalidInput("AzureGuest evidence needs the vTPM part".into())
         })?;
-        let isolation = match evidence.tee {
-            TeeKind::AzureSnp | TeeKind::Mock => {
+        let isolation = match evidence.evidence_type {
+            t if t == AZURE_GUEST_SNP => {
                 let proof =
                     SnpProof::from_parts(&evidence.hardware_report, &evidence.certificates, false)?;
                 let json = serde_json::to_vec(&proof)
@@ -327,7 +334,7 @@ impl AttestationInfo {
                     }),
                 }
             }
-            TeeKind::AzureTdx => {
+            t if t == AZURE_GUEST_TDX => {
                 if evidence.hardware_report.is_empty() {
                     return Err(MaaError::EmptyReport);
                 }
@@ -417,7 +424,12 @@ impl AttestationInfo {
                 let (report, certs) = proof.decode()?;
                 let rt =
                     b64::decode_field(&ev.run_time_data, "IsolationInfo.Evidence.RunTimeData")?;
-                (TeeKind::AzureSnp, report, certs, rt)
+                (
+                    (TeeId::new("azure-snp"), AZURE_GUEST_SNP),
+                    report,
+                    certs,
+                    rt,
+                )
             }
             (IsolationType::Tdx, Some(ev)) => {
                 let quote = b64::decode_field(&ev.proof, "IsolationInfo.Evidence.Proof")?;
@@ -426,7 +438,12 @@ impl AttestationInfo {
                 }
                 let rt =
                     b64::decode_field(&ev.run_time_data, "IsolationInfo.Evidence.RunTimeData")?;
-                (TeeKind::AzureTdx, quote, Vec::new(), rt)
+                (
+                    (TeeId::new("azure-tdx"), AZURE_GUEST_TDX),
+                    quote,
+                    Vec::new(),
+                    rt,
+                )
             }
             (IsolationType::TrustedLaunch, _) => {
                 return Err(MaaError::InvalidInput(
@@ -489,7 +506,7 @@ impl AttestationInfo {
         for (k, v) in self.client_payload.iter().flatten() {
             client_payload.insert(k.clone(), text(v, &format!("ClientPayload.{k}"))?);
         }
-        let mut evidence = Evidence::new(tee);
+        let mut evidence = Evidence::new(tee.0, tee.1);
         evidence.hardware_report = hardware_report;
         evidence.certificates = certificates;
         evidence.runtime_data = runtime_data;
@@ -629,6 +646,53 @@ impl SevSnpVmRequest {
         let proof: SnpProof =
             serde_json::from_slice(&json).map_err(|e| MaaError::json("report", e))?;
         proof.decode()
+    }
+
+    /// The request for bare SEV-SNP `evidence`: its report and chain, its
+    /// runtime data (JSON or binary, as the evidence says), and its nonce
+    /// (text) to be echoed.
+    pub fn from_evidence(evidence: &Evidence) -> Result<Self, MaaError> {
+        if evidence.evidence_type != SEV_SNP_VM {
+            return Err(MaaError::InvalidInput(format!(
+                "{} evidence is not SevSnpVm",
+                evidence.evidence_type
+            )));
+        }
+        let mut req = Self::new(&evidence.hardware_report, &evidence.certificates)?;
+        if !evidence.runtime_data.is_empty() {
+            req.runtime_data = Some(RuntimeData::new(
+                &evidence.runtime_data,
+                if evidence.runtime_data_json {
+                    RuntimeDataType::Json
+                } else {
+                    RuntimeDataType::Binary
+                },
+            ));
+        }
+        if !evidence.nonce.is_empty() {
+            req.nonce = Some(
+                String::from_utf8(evidence.nonce.clone())
+                    .map_err(|_| MaaError::InvalidInput("the nonce is not text".into()))?,
+            );
+        }
+        Ok(req)
+    }
+
+    /// The evidence this request carries (the nonce to echo in `nonce`).
+    /// Codes as [`SevSnpVmRequest::decode_report`] and [`RuntimeData::bytes`].
+    pub fn to_evidence(&self) -> Result<Evidence, MaaError> {
+        let (report, certs) = self.decode_report()?;
+        let mut e = Evidence::new(TeeId::new("snp"), SEV_SNP_VM);
+        e.hardware_report = report;
+        e.certificates = certs;
+        if let Some(rd) = &self.runtime_data {
+            e.runtime_data = rd.bytes()?;
+            e.runtime_data_json = rd.data_type == RuntimeDataType::Json;
+        }
+        if let Some(n) = &self.nonce {
+            e.nonce = n.as_bytes().to_vec();
+        }
+        Ok(e)
     }
 
     /// Parses a request body (19 empty, 16 not the JSON expected).

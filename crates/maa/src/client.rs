@@ -34,7 +34,9 @@ pub struct MaaClient {
     endpoint: String,
     http: Http,
     imds: Option<(String, Http)>,
-    decryptor: Arc<dyn Decryptor>,
+    /// Unseals AzureGuest answers (the vTPM's ephemeral key); `None` on a
+    /// TEE without a vTPM, whose evidence goes to a platform route.
+    decryptor: Option<Arc<dyn Decryptor>>,
     os: OsInfo,
     validator: TokenValidator,
 }
@@ -69,6 +71,22 @@ impl MaaClient {
     pub fn new(
         endpoint: &str,
         decryptor: Arc<dyn Decryptor>,
+        os: OsInfo,
+        http: HttpConfig,
+    ) -> Result<Self, MaaError> {
+        Self::build(endpoint, Some(decryptor), os, http)
+    }
+
+    /// A client for a TEE without a vTPM: its evidence goes to the platform
+    /// route of its evidence type (`/attest/SevSnpVm`), whose answer is not
+    /// sealed.
+    pub fn without_vtpm(endpoint: &str, http: HttpConfig) -> Result<Self, MaaError> {
+        Self::build(endpoint, None, OsInfo::new("", "", 0, 0, ""), http)
+    }
+
+    fn build(
+        endpoint: &str,
+        decryptor: Option<Arc<dyn Decryptor>>,
         os: OsInfo,
         http: HttpConfig,
     ) -> Result<Self, MaaError> {
@@ -141,12 +159,33 @@ impl MaaClient {
             .ok_or_else(|| MaaError::MsiTokenNotFound("no access_token in the IMDS answer".into()))
     }
 
-    /// Attests `evidence`: posts it, unseals and validates the token.
+    /// Attests `evidence` on the route of its evidence type: vTPM evidence
+    /// as AzureGuest (the answer unsealed in the vTPM), bare SEV-SNP
+    /// evidence as `SevSnpVm`; then validates the token.
     pub async fn attest(
         &self,
         evidence: &Evidence,
         options: &VerifyOptions,
     ) -> Result<AttestationToken, MaaError> {
+        if evidence.evidence_type == crate::azureguest::SEV_SNP_VM {
+            let mut req = SevSnpVmRequest::from_evidence(evidence)?;
+            req.draft_policy = options.draft_policy.clone();
+            // The token's nonce is checked against the request's (the
+            // evidence's, which the runtime data binds).
+            return self.attest_sev_snp_vm(&req).await;
+        }
+        if !evidence.evidence_type.has_vtpm() {
+            return Err(MaaError::InvalidInput(format!(
+                "the MAA client has no route for {} evidence",
+                evidence.evidence_type
+            )));
+        }
+        let decryptor = self.decryptor.as_ref().ok_or_else(|| {
+            MaaError::InvalidInput(
+                "AzureGuest answers are sealed to the vTPM's key: this client has no decryptor"
+                    .into(),
+            )
+        })?;
         if options.draft_policy.is_some() {
             return Err(MaaError::InvalidInput(
                 "the AzureGuest protocol takes no draft policy".into(),
@@ -179,7 +218,7 @@ impl MaaClient {
         if !(200..300).contains(&resp.status) {
             return Err(status_error(&url, resp.status, &resp.body));
         }
-        let jwt = seal::unseal_token(&resp.body, self.decryptor.as_ref()).await?;
+        let jwt = seal::unseal_token(&resp.body, decryptor.as_ref()).await?;
         self.validator
             .validate(&jwt, options.nonce.as_deref())
             .await
@@ -265,6 +304,15 @@ fn status_error(url: &str, status: u16, body: &[u8]) -> MaaError {
 impl Verifier for MaaClient {
     fn name(&self) -> &str {
         "maa"
+    }
+
+    async fn challenge(
+        &self,
+        evidence_type: tee_attest_core::EvidenceType,
+        nonce: &[u8],
+        client_payload: &std::collections::BTreeMap<String, String>,
+    ) -> tee_attest_core::Result<tee_attest_core::Challenge> {
+        Ok(crate::challenge(evidence_type, nonce, client_payload)?)
     }
 
     async fn verify(

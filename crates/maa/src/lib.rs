@@ -3,6 +3,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
 mod b64;
+mod challenge;
 mod client;
 mod error;
 mod profile;
@@ -15,6 +16,7 @@ pub mod validate;
 pub use azureguest::{
     build_request_body, parse_request_body, AttestationInfo, OsInfo, SevSnpVmRequest,
 };
+pub use challenge::challenge;
 pub use client::{MaaClient, IMDS_TOKEN_API_VERSION, MAA_RESOURCE, PLATFORM_API_VERSION};
 pub use error::{MaaError, TokenCheck};
 pub use seal::{seal_envelope, seal_token, unseal_envelope, unseal_token};

@@ -6,7 +6,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use common::*;
 use serde_json::{json, Value};
-use tee_attest_core::{CodedError, TeeKind};
+use tee_attest_core::{CodedError, EvidenceType, TeeId};
+use tee_attest_maa::azureguest::AZURE_GUEST_TDX;
 use tee_attest_maa::azureguest::{
     certs_to_pem, pem_certificates, AttestationInfo, RuntimeData, RuntimeDataType, SevSnpVmRequest,
 };
@@ -159,7 +160,8 @@ fn accepts_the_python_clients_base64url_variant() {
 #[test]
 fn tdx_evidence_carries_the_quote_as_proof() {
     let mut ev = sample_evidence();
-    ev.tee = TeeKind::AzureTdx;
+    ev.tee = TeeId::new("azure-tdx");
+    ev.evidence_type = AZURE_GUEST_TDX;
     ev.certificates.clear();
     ev.hardware_report = vec![4; 5000];
     let body = build_request_body(&ev, &os()).unwrap();
@@ -189,7 +191,8 @@ fn building_refuses_incomplete_evidence_with_typed_errors() {
     ev.hardware_report.clear();
     assert_eq!(code(build_request_body(&ev, &os()).unwrap_err()), 21);
     let mut ev = sample_evidence();
-    ev.tee = TeeKind::Tdx;
+    ev.tee = TeeId::new("tdx");
+    ev.evidence_type = EvidenceType::new("TdxVm", None);
     assert_eq!(code(build_request_body(&ev, &os()).unwrap_err()), 8);
 }
 

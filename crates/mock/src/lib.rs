@@ -11,6 +11,9 @@
 //!   `0x01400001` whenever user data is written to `0x01400002` (as the
 //!   paravisor does), and a [`MockThim`] IMDS endpoint serving the VCEK chain.
 //! - [`amd`]: mock AMD roots (ARK → ASK → VCEK) and SEV-SNP reports they sign.
+//! - [`BACKEND`] (`--tee mock`): the registry value of the mock backend,
+//!   [`MockProvider`] (the real Azure SEV-SNP provider against a
+//!   [`MockAzureCvm`] started in process), and [`trust_roots`].
 //!
 //! Nothing here is trusted by default anywhere in tee-attest: verifiers
 //! accept mock roots only when asked explicitly.
@@ -20,13 +23,17 @@
 pub mod amd;
 mod cvm;
 pub mod hcl;
+mod provider;
 mod proxy;
+pub mod snp_guest;
 mod swtpm;
 mod thim;
 mod vtpm;
 
 pub use cvm::MockAzureCvm;
+pub use provider::{trust_roots, MockProvider, MockTrustRoots, BACKEND, MOCK};
 pub use proxy::HclProxy;
+pub use snp_guest::MockSnpGuest;
 pub use swtpm::{MockError, Swtpm};
 pub use thim::MockThim;
 pub use vtpm::{MockVtpm, MOCK_HCL_REPORT_NV_SIZE};

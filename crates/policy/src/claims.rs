@@ -221,6 +221,15 @@ impl ClaimSet {
                 "expected a JSON object of claims".to_string(),
             ));
         };
+        Self::from_json_map(map, issuer)
+    }
+
+    /// [`ClaimSet::from_json_object`] from the object's members, as an
+    /// appraisal hands them over (no copy into a [`Value`] first).
+    pub fn from_json_map(
+        map: &serde_json::Map<String, Value>,
+        issuer: Issuer,
+    ) -> Result<Self, PolicyError> {
         let mut set = ClaimSet::new();
         for (k, v) in map {
             add_json(&mut set, k, v, issuer, 0);

@@ -57,6 +57,14 @@ pub enum Check {
     ReportData,
     /// The certificate chain is incomplete (no ASK, or no VCEK).
     ChainIncomplete,
+    /// report_data does not begin with the SHA-256 of the runtime data.
+    RuntimeDataBinding,
+    /// Runtime data said to be JSON is not a JSON object.
+    RuntimeDataJson,
+    /// The request's nonce is not bound by the evidence.
+    NonceBinding,
+    /// The evidence binds another nonce than the one expected.
+    Nonce,
 }
 
 impl Check {
@@ -87,6 +95,10 @@ impl Check {
             Check::Migration => "migration",
             Check::ReportData => "report-data",
             Check::ChainIncomplete => "chain-incomplete",
+            Check::RuntimeDataBinding => "runtime-data.binding",
+            Check::RuntimeDataJson => "runtime-data.json",
+            Check::NonceBinding => "nonce.binding",
+            Check::Nonce => "nonce",
         }
     }
 }

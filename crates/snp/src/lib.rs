@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
+mod appraise;
 mod certs;
 mod claims;
 mod clock;
@@ -12,6 +13,7 @@ mod report;
 mod tcb;
 mod verify;
 
+pub use appraise::{SevSnpVmAppraiser, SEV_SNP_VM};
 pub use certs::{
     pem_blocks, AmdCertificate, AmdExtensions, CertBundle, CertRole, CertTcb, RootOrigin,
     TrustAnchor, TrustAnchors,

@@ -131,7 +131,7 @@ async fn run(verifier_url: String) -> Result<(), String> {
     let metadata = STANDARD
         .decode(sealed["metadata"].as_str().unwrap_or_default())
         .map_err(|e| e.to_string())?;
-    let decryptor = attester.decryptor().ok_or("no vTPM key")?;
+    let decryptor = attester.decryptor().map_err(|e| e.to_string())?;
     let secret = tee_attest::decrypt(
         EncryptionType::Envelope,
         decryptor.as_ref(),

@@ -2,13 +2,14 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aws_lc_rs::digest;
 pub use tee_attest_core::{
-    AttestationResult, AttestationToken, ClientParameters, Decryptor, Error, ErrorCode, Evidence,
-    EvidenceProvider, EvidenceRequest, Result, TeeKind, Verifier, VerifyOptions,
+    Appraisal, Appraiser, AttestationResult, AttestationToken, Challenge, ClientParameters,
+    Decryptor, DetectContext, Error, ErrorCode, Evidence, EvidenceProvider, EvidenceRequest,
+    EvidenceType, ProviderConfig, Result, TeeBackend, TeeId, Verifier, VerifyOptions,
 };
 
 pub use tee_attest_broker::{EncryptionType, RsaScheme};
@@ -16,6 +17,22 @@ pub use tee_attest_broker::{EncryptionType, RsaScheme};
 /// The encryption layer in full: envelope streaming, metadata, recipient
 /// keys, and its error type.
 pub use tee_attest_broker as broker;
+
+pub mod registry;
+pub mod verifiers;
+
+pub use registry::{backend, detect, provider, BACKENDS};
+pub use verifiers::{verifier, VerifierOptions, VerifierSpec, DEFAULT_ISSUER};
+
+/// The MAA client, wire formats and relying-party token validation.
+#[cfg(feature = "maa")]
+pub use tee_attest_maa as maa;
+/// The mock backend (mock roots, a mock Azure SNP CVM).
+#[cfg(feature = "mock")]
+pub use tee_attest_mock as mock;
+/// The local verifier (and its service).
+#[cfg(feature = "local-verifier")]
+pub use tee_attest_verifier as local;
 
 /// `Encrypt`: encrypt `data` to the token's `TpmEphemeralEncryptionKey`;
 /// returns `(encrypted_data, encryption_metadata)`. See
@@ -40,88 +57,6 @@ pub async fn decrypt(
     encryption_metadata: &[u8],
 ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
     Ok(tee_attest_broker::decrypt(kind, decryptor, encrypted_data, encryption_metadata).await?)
-}
-
-#[cfg(feature = "mock")]
-mod mock;
-#[cfg(feature = "mock")]
-pub use mock::MockProvider;
-
-/// Where a provider finds its platform: every base URL and device is
-/// configurable, so that tests point them at loopback.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct ProviderConfig {
-    /// The vTPM's TCTI (`None`: `$TEE_ATTEST_TCTI`, else `/dev/tpmrm0`).
-    pub tcti: Option<String>,
-    /// Azure IMDS base URL (`None`: `$TEE_ATTEST_IMDS_URL`, else Azure's).
-    pub imds_url: Option<String>,
-    /// The TCG event log (`None`: `$TEE_ATTEST_EVENT_LOG`, else the kernel's securityfs file).
-    pub event_log: Option<PathBuf>,
-}
-
-/// The environment variable that overrides the IMDS base URL.
-pub const IMDS_URL_ENV: &str = "TEE_ATTEST_IMDS_URL";
-/// The environment variable that overrides the TCG event log path.
-pub const EVENT_LOG_ENV: &str = "TEE_ATTEST_EVENT_LOG";
-
-fn not_enabled(kind: TeeKind, feature: &str) -> Error {
-    Error::new(
-        ErrorCode::InitializationFailed,
-        format!("TEE {kind} is not compiled in: build tee-attest with the `{feature}` feature"),
-    )
-}
-
-/// The provider for `kind`, among those compiled in.
-pub fn provider(kind: TeeKind, config: &ProviderConfig) -> Result<Arc<dyn EvidenceProvider>> {
-    match kind {
-        TeeKind::AzureSnp => azure_snp(config),
-        TeeKind::Mock => mock_provider(),
-        TeeKind::AzureTdx => Err(not_enabled(kind, "azure-tdx")),
-        TeeKind::Tdx => Err(not_enabled(kind, "tdx")),
-        TeeKind::Snp => Err(not_enabled(kind, "snp")),
-        _ => Err(Error::new(
-            ErrorCode::InvalidInputParameter,
-            format!("unknown TEE {kind}"),
-        )),
-    }
-}
-
-#[cfg(feature = "azure-snp")]
-fn azure_snp(config: &ProviderConfig) -> Result<Arc<dyn EvidenceProvider>> {
-    use tee_attest_azure::provider::{AzureSnpConfig, AzureSnpProvider};
-    let mut cfg = AzureSnpConfig::default();
-    cfg.tcti = config.tcti.clone();
-    if let Some(url) = config
-        .imds_url
-        .clone()
-        .or_else(|| std::env::var(IMDS_URL_ENV).ok())
-    {
-        cfg.imds_url = url;
-    }
-    if let Some(log) = config
-        .event_log
-        .clone()
-        .or_else(|| std::env::var_os(EVENT_LOG_ENV).map(PathBuf::from))
-    {
-        cfg.event_log = log;
-    }
-    Ok(Arc::new(AzureSnpProvider::new(cfg)?))
-}
-
-#[cfg(not(feature = "azure-snp"))]
-fn azure_snp(_: &ProviderConfig) -> Result<Arc<dyn EvidenceProvider>> {
-    Err(not_enabled(TeeKind::AzureSnp, "azure-snp"))
-}
-
-#[cfg(feature = "mock")]
-fn mock_provider() -> Result<Arc<dyn EvidenceProvider>> {
-    Ok(Arc::new(MockProvider::start()?))
-}
-
-#[cfg(not(feature = "mock"))]
-fn mock_provider() -> Result<Arc<dyn EvidenceProvider>> {
-    Err(not_enabled(TeeKind::Mock, "mock"))
 }
 
 /// The nonce bound into the evidence for these parameters: the client
@@ -173,33 +108,43 @@ impl Attester {
         &self.provider
     }
 
-    /// Validate the parameters, gather evidence bound to their nonce, and
-    /// return the verifier's token.
+    /// Validate the parameters, ask the verifier what the evidence must
+    /// bind (its [`Challenge`] for this TEE's evidence type), gather the
+    /// evidence with exactly that, and return the verifier's token.
     pub async fn attest(&self, params: &ClientParameters) -> Result<AttestationToken> {
         params.validate()?;
-        let mut request = EvidenceRequest::default();
-        request.client_payload = params.client_payload.clone();
+        let mut payload: BTreeMap<String, String> = params.client_payload.clone();
         let nonce = match params.nonce() {
             Some(_) => evidence_nonce(params)?,
             None => {
                 let fresh = fresh_nonce()?;
-                request.client_payload.insert("nonce".into(), fresh.clone());
+                payload.insert("nonce".into(), fresh.clone());
                 fresh.into_bytes()
             }
         };
-        request.nonce = nonce.clone();
+        let challenge = self
+            .verifier
+            .challenge(self.provider.evidence_type(), &nonce, &payload)
+            .await?;
+        let mut request = EvidenceRequest::default();
+        request.nonce = challenge.nonce.clone();
+        request.runtime_data = challenge.runtime_data;
+        request.runtime_data_json = challenge.runtime_data_json;
+        request.report_data = Some(challenge.report_data);
+        request.client_payload = payload;
         let evidence = self.provider.evidence(&request).await?;
         let mut options = VerifyOptions::default();
         // A provider in Microsoft's mode binds no nonce in the quote (the
         // client payload carries it); otherwise the evidence must bind ours.
         if !evidence.nonce.is_empty() {
-            options.nonce = Some(nonce);
+            options.nonce = Some(challenge.nonce);
         }
         self.verifier.verify(&evidence, &options).await
     }
 
-    /// The decryptor of the token's ephemeral key (`Decrypt` uses it).
-    pub fn decryptor(&self) -> Option<Arc<dyn Decryptor>> {
+    /// The decryptor of the token's ephemeral key (`Decrypt` uses it): the
+    /// key the evidence carried, made once. Code 1 on a TEE without a vTPM.
+    pub fn decryptor(&self) -> Result<Arc<dyn Decryptor>> {
         self.provider.decryptor()
     }
 }
@@ -225,10 +170,13 @@ mod tests {
 
     #[test]
     fn backends_not_compiled_in_say_which_feature() {
-        let err = provider(TeeKind::Tdx, &ProviderConfig::default())
-            .err()
-            .unwrap();
-        assert_eq!(err.code(), ErrorCode::InitializationFailed);
-        assert!(err.message().contains("`tdx` feature"), "{err}");
+        match provider("snp", &ProviderConfig::default()) {
+            Ok(_) => {}
+            Err(err) if cfg!(feature = "snp") => panic!("{err}"),
+            Err(err) => {
+                assert_eq!(err.code(), ErrorCode::InitializationFailed);
+                assert!(err.message().contains("`snp` feature"), "{err}");
+            }
+        }
     }
 }

@@ -95,7 +95,7 @@ fn scenario_3_relying_party_handshake() {
         .unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let mut cfg = LocalVerifierConfig::new(&url);
-    cfg.extra_snp_roots.push(cvm.ark_der().to_vec());
+    cfg.appraisers = tee_attest::verifiers::appraisers(true).unwrap();
     let verifier = Arc::new(LocalVerifier::new(cfg, TokenSigner::generate().unwrap()).unwrap());
     let state = ServiceState::new(verifier, dir.path()).unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -12,6 +12,6 @@ pub mod verify;
 mod device;
 
 #[cfg(feature = "device")]
-pub use device::{CertifiedKey, EphemeralKey, Quote, Tpm, TpmDecryptor, TCTI_ENV};
+pub use device::{CertifiedKey, EphemeralKey, Quote, SavedKey, Tpm, TpmDecryptor, TCTI_ENV};
 pub use error::TpmError;
 pub use verify::{RsaPublic, SignatureScheme};

@@ -1,19 +1,26 @@
 //! [`LocalVerifier`]: appraisal, policy, token — in process, offline.
+//!
+//! The verifier holds no TEE-specific code: it is given appraisers
+//! ([`tee_attest_core::Appraiser`], one per evidence type, each from its
+//! TEE's crate with its own trust anchors), keeps one policy per
+//! attestation type, and signs what the policy permits.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
-use tee_attest_core::{AttestationToken, Error, Evidence, Result, Verifier, VerifyOptions};
+use tee_attest_core::{
+    Appraiser, AttestationToken, Challenge, Error, ErrorCode, Evidence, EvidenceType, Result,
+    Verifier, VerifyOptions,
+};
 use tee_attest_policy::{ClaimSet, Issuer, Policy};
-use tee_attest_snp::{SnpOptions, SnpVerifier, TrustAnchors};
 
-use crate::appraise::appraise_azure_snp;
 use crate::signer::TokenSigner;
 use crate::VerifierError;
 
-/// MAA's default AzureGuest policy: permit everything that verifies.
+/// MAA's default policy: permit everything that verifies.
 pub const DEFAULT_POLICY: &str =
     "version=1.0;\nauthorizationrules\n{\n    => permit();\n};\nissuancerules\n{\n};\n";
 /// Claims only the verifier itself issues: a policy's issuance rules cannot
@@ -30,69 +37,59 @@ pub const DEFAULT_VALIDITY_MINUTES: u64 = 8 * 60;
 pub const MAX_VALIDITY_MINUTES: u64 = 365 * 24 * 60;
 
 /// How a [`LocalVerifier`] is set up.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct LocalVerifierConfig {
     /// The issuer (`iss`), e.g. `https://127.0.0.1:8443`; tokens' `jku` is `{issuer}/certs`.
     pub issuer: String,
-    /// Extra SEV-SNP roots (ARK, DER) to trust besides AMD's: the mock roots,
-    /// only when asked explicitly. Tokens from evidence that chains to one
-    /// carry `x-tee-attest-mock-evidence: true` and never a compliance status.
-    pub extra_snp_roots: Vec<Vec<u8>>,
-    /// The attestation policy text (MAA language); `None` for [`DEFAULT_POLICY`].
+    /// The attestation policy text (MAA language) for every attestation
+    /// type; `None` for [`DEFAULT_POLICY`].
     pub policy: Option<String>,
-    /// SEV-SNP verification options (time, CRLs, expectations).
-    pub snp: SnpOptions,
+    /// The appraisers, one per evidence type (a later one for the same type
+    /// replaces an earlier one).
+    pub appraisers: Vec<Arc<dyn Appraiser>>,
+}
+
+impl std::fmt::Debug for LocalVerifierConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalVerifierConfig")
+            .field("issuer", &self.issuer)
+            .field(
+                "appraisers",
+                &self
+                    .appraisers
+                    .iter()
+                    .map(|a| a.evidence_type().to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl LocalVerifierConfig {
-    /// A configuration with `issuer`, AMD roots only, the default policy.
+    /// A configuration with `issuer`, no appraiser, the default policy.
     pub fn new(issuer: impl Into<String>) -> Self {
         Self {
             issuer: issuer.into(),
-            extra_snp_roots: Vec::new(),
             policy: None,
-            snp: SnpOptions::default(),
-        }
-    }
-}
-
-/// The attestation types this verifier appraises; each has its own policy,
-/// as in MAA.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum AttestationType {
-    /// Azure CVM guest attestation (HCL report, vTPM quote, ephemeral key).
-    AzureGuest,
-    /// A bare SEV-SNP report with its runtime data (MAA's `SevSnpVm`).
-    SevSnpVm,
-}
-
-impl AttestationType {
-    /// Every type.
-    pub const ALL: &'static [AttestationType] =
-        &[AttestationType::AzureGuest, AttestationType::SevSnpVm];
-
-    /// The name MAA's REST API uses (`AzureGuest`, `SevSnpVm`).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            AttestationType::AzureGuest => "AzureGuest",
-            AttestationType::SevSnpVm => "SevSnpVm",
+            appraisers: Vec::new(),
         }
     }
 
-    /// The type with that REST name.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|t| t.as_str() == name)
+    /// Adds an appraiser.
+    #[must_use]
+    pub fn with_appraiser(mut self, appraiser: Arc<dyn Appraiser>) -> Self {
+        self.appraisers.push(appraiser);
+        self
     }
 }
 
 /// Appraises evidence and issues MAA-compatible tokens, offline.
 pub struct LocalVerifier {
     issuer: String,
-    snp: SnpVerifier,
-    snp_opts: SnpOptions,
-    policies: RwLock<std::collections::HashMap<AttestationType, Arc<Policy>>>,
+    appraisers: HashMap<EvidenceType, Arc<dyn Appraiser>>,
+    /// One policy per attestation type, as in MAA.
+    policies: RwLock<HashMap<&'static str, Arc<Policy>>>,
     signer: TokenSigner,
 }
 
@@ -100,6 +97,7 @@ impl std::fmt::Debug for LocalVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LocalVerifier")
             .field("issuer", &self.issuer)
+            .field("attestation_types", &self.attestation_types())
             .finish_non_exhaustive()
     }
 }
@@ -114,24 +112,21 @@ fn now() -> u64 {
 impl LocalVerifier {
     /// A verifier signing with `signer`.
     pub fn new(config: LocalVerifierConfig, signer: TokenSigner) -> Result<Self> {
-        let mut anchors = TrustAnchors::amd();
-        for root in &config.extra_snp_roots {
-            anchors.add_extra_root(root)?;
-        }
         let policy = Arc::new(Policy::parse(
             config.policy.as_deref().unwrap_or(DEFAULT_POLICY),
         )?);
-        let default = Arc::new(Policy::parse(DEFAULT_POLICY)?);
-        let policies = [
-            (AttestationType::AzureGuest, policy),
-            (AttestationType::SevSnpVm, default),
-        ]
-        .into_iter()
-        .collect();
+        let appraisers: HashMap<EvidenceType, Arc<dyn Appraiser>> = config
+            .appraisers
+            .into_iter()
+            .map(|a| (a.evidence_type(), a))
+            .collect();
+        let policies = appraisers
+            .keys()
+            .map(|t| (t.attestation_type(), policy.clone()))
+            .collect();
         Ok(Self {
             issuer: config.issuer.trim_end_matches('/').to_string(),
-            snp: SnpVerifier::new(anchors),
-            snp_opts: config.snp,
+            appraisers,
             policies: RwLock::new(policies),
             signer,
         })
@@ -152,137 +147,126 @@ impl LocalVerifier {
         self.signer.jwks()
     }
 
-    /// Replace the AzureGuest attestation policy (code 9 if it does not parse).
-    pub fn set_policy(&self, text: &str) -> Result<()> {
-        self.set_policy_for(AttestationType::AzureGuest, text)
+    /// The attestation types it appraises (each with its policy), sorted.
+    pub fn attestation_types(&self) -> Vec<&'static str> {
+        let mut t: Vec<_> = self
+            .appraisers
+            .keys()
+            .map(EvidenceType::attestation_type)
+            .collect();
+        t.sort_unstable();
+        t.dedup();
+        t
     }
 
-    /// Replace the policy of an attestation type (code 9 if it does not parse).
-    pub fn set_policy_for(&self, kind: AttestationType, text: &str) -> Result<()> {
+    /// The evidence types it appraises, sorted.
+    pub fn evidence_types(&self) -> Vec<EvidenceType> {
+        let mut t: Vec<_> = self.appraisers.keys().copied().collect();
+        t.sort_unstable();
+        t
+    }
+
+    /// The attestation type named `name` (any case), if it appraises it.
+    pub fn attestation_type(&self, name: &str) -> Option<&'static str> {
+        self.attestation_types()
+            .into_iter()
+            .find(|t| t.eq_ignore_ascii_case(name))
+    }
+
+    fn known_type(&self, name: &str) -> Result<&'static str> {
+        self.attestation_type(name).ok_or_else(|| {
+            Error::new(
+                ErrorCode::InvalidInputParameter,
+                format!(
+                    "unsupported attestation type {:?}: this verifier appraises {}",
+                    name.chars().take(64).collect::<String>(),
+                    self.attestation_types().join(", ")
+                ),
+            )
+        })
+    }
+
+    /// Replace the policy of every attestation type (code 9 if it does not parse).
+    pub fn set_policy(&self, text: &str) -> Result<()> {
         let policy = Arc::new(Policy::parse(text)?);
-        let mut map = match self.policies.write() {
-            Ok(m) => m,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut map = self.policies.write().unwrap_or_else(|p| p.into_inner());
+        for p in map.values_mut() {
+            *p = policy.clone();
+        }
+        Ok(())
+    }
+
+    /// Replace the policy of an attestation type (code 9 if it does not
+    /// parse, 8 for a type it does not appraise).
+    pub fn set_policy_for(&self, attestation_type: &str, text: &str) -> Result<()> {
+        let kind = self.known_type(attestation_type)?;
+        let policy = Arc::new(Policy::parse(text)?);
+        let mut map = self.policies.write().unwrap_or_else(|p| p.into_inner());
         map.insert(kind, policy);
         Ok(())
     }
 
-    /// The AzureGuest policy in force, as canonical text.
-    pub fn policy_text(&self) -> String {
-        self.policy_text_for(AttestationType::AzureGuest)
-    }
-
     /// The policy of an attestation type, as canonical text.
-    pub fn policy_text_for(&self, kind: AttestationType) -> String {
-        self.policy_for(kind)
+    pub fn policy_text_for(&self, attestation_type: &str) -> String {
+        self.policy_for(attestation_type)
             .map(|p| p.to_string())
             .unwrap_or_default()
     }
 
     /// The hash of the policy in force for an attestation type
     /// (`x-ms-policy-hash`).
-    pub fn policy_hash_for(&self, kind: AttestationType) -> Option<String> {
-        self.policy_for(kind).map(|p| p.hash().to_string())
+    pub fn policy_hash_for(&self, attestation_type: &str) -> Option<String> {
+        self.policy_for(attestation_type)
+            .map(|p| p.hash().to_string())
     }
 
-    fn policy_for(&self, kind: AttestationType) -> Option<Arc<Policy>> {
-        let map = match self.policies.read() {
-            Ok(m) => m,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        map.get(&kind).cloned()
+    fn policy_for(&self, attestation_type: &str) -> Option<Arc<Policy>> {
+        let map = self.policies.read().unwrap_or_else(|p| p.into_inner());
+        map.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(attestation_type))
+            .map(|(_, p)| p.clone())
     }
 
-    /// Appraise `evidence`, evaluate the policy (or `options.draft_policy`)
-    /// and return the signed token.
-    pub fn attest(&self, evidence: &Evidence, options: &VerifyOptions) -> Result<String> {
+    /// Appraise `evidence` with the appraiser of its evidence type,
+    /// evaluate the type's policy (or `options.draft_policy`) and return the
+    /// token.
+    pub fn attest(&self, evidence: &Evidence, options: &VerifyOptions) -> Result<AttestationToken> {
         self.attest_with_claims(evidence, options, Map::new())
     }
 
     /// [`LocalVerifier::attest`] with claims the request itself states
     /// (the AzureGuest OS fields: `x-ms-azurevm-ostype`, …), which the
-    /// policy sees and the token carries next to the appraised ones.
+    /// policy sees and the token carries next to the appraised ones (never
+    /// replacing one).
     pub fn attest_with_claims(
         &self,
         evidence: &Evidence,
         options: &VerifyOptions,
         stated: Map<String, Value>,
-    ) -> Result<String> {
-        let mut appraisal = appraise_azure_snp(
-            &self.snp,
-            &self.snp_opts,
-            evidence,
-            options.nonce.as_deref(),
-        )?;
+    ) -> Result<AttestationToken> {
+        let appraiser = self
+            .appraisers
+            .get(&evidence.evidence_type)
+            .ok_or_else(|| {
+                VerifierError::Unsupported(format!(
+                    "{} evidence: this verifier appraises {}",
+                    evidence.evidence_type,
+                    self.evidence_types()
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+        let mut appraisal = appraiser.appraise(evidence, options.nonce.as_deref())?;
         for (k, v) in stated {
             appraisal.claims.entry(k).or_insert(v);
         }
         self.issue(
-            AttestationType::AzureGuest,
+            evidence.evidence_type.attestation_type(),
             appraisal.claims,
             options.draft_policy.as_deref(),
         )
-    }
-
-    /// Appraise a bare SEV-SNP report (MAA's `SevSnpVm`): the report and
-    /// its chain (`certs`: DER, VCEK first; ASK/ARK from the trust anchors
-    /// when missing), and — when runtime data is given — that report_data
-    /// begins with its SHA-256 (`runtime-data.binding`). JSON runtime data
-    /// becomes `x-ms-runtime`; `nonce` is returned untransformed.
-    pub fn attest_sev_snp_vm(
-        &self,
-        report: &[u8],
-        certs: &[Vec<u8>],
-        runtime_data: Option<(&[u8], bool)>,
-        nonce: Option<&str>,
-        draft_policy: Option<&str>,
-    ) -> Result<String> {
-        let verified = self.snp.verify(report, certs, &self.snp_opts)?;
-        let mut claims = Map::new();
-        claims.insert("x-ms-attestation-type".into(), json!("sevsnpvm"));
-        claims.extend(verified.maa_claims());
-        if let Some((data, is_json)) = runtime_data {
-            let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
-            if verified.report.report_data.get(..32) != Some(hash.as_ref()) {
-                return Err(VerifierError::check(
-                    "runtime-data.binding",
-                    "report_data does not begin with the SHA-256 of the runtime data",
-                )
-                .into());
-            }
-            if is_json {
-                let v: Value = serde_json::from_slice(data).map_err(|e| {
-                    VerifierError::check(
-                        "runtime-data.json",
-                        format!("runtime data of type JSON is not JSON: {e}"),
-                    )
-                })?;
-                claims.insert("x-ms-runtime".into(), v);
-            }
-        }
-        if let Some(n) = nonce {
-            // MAA echoes this nonce without binding it to the evidence, so a
-            // replayed report would come back with any nonce its sender
-            // chose. Here it is echoed only when the evidence binds it: the
-            // runtime data (whose SHA-256 the report carries) must be JSON
-            // with a member `nonce` (any case) equal to it.
-            let bound =
-                runtime_data.is_some_and(|(data, is_json)| is_json && json_nonce_matches(data, n));
-            if !bound {
-                return Err(VerifierError::check(
-                    "nonce.binding",
-                    "the request's nonce is not bound by the evidence: put it in the runtime data \
-                     (JSON, member `nonce`), whose SHA-256 the report carries",
-                )
-                .into());
-            }
-            claims.insert("nonce".into(), json!(n));
-        }
-        if verified.root != tee_attest_snp::RootOrigin::Amd {
-            claims.insert(tee_attest_core::MOCK_EVIDENCE_CLAIM.into(), json!(true));
-        }
-        self.issue(AttestationType::SevSnpVm, claims, draft_policy)
     }
 
     /// Evaluate the type's policy (or a draft) on appraised claims and sign
@@ -296,21 +280,17 @@ impl LocalVerifier {
     /// reserves ([`RESERVED_CLAIMS`]).
     fn issue(
         &self,
-        kind: AttestationType,
-        claims: Map<String, Value>,
+        attestation_type: &str,
+        appraised: Map<String, Value>,
         draft_policy: Option<&str>,
-    ) -> Result<String> {
+    ) -> Result<AttestationToken> {
         let policy = match draft_policy {
             Some(text) => Arc::new(Policy::parse(text)?),
             None => self
-                .policy_for(kind)
-                .ok_or_else(|| VerifierError::Setup(format!("no {} policy", kind.as_str())))?,
+                .policy_for(attestation_type)
+                .ok_or_else(|| VerifierError::Setup(format!("no {attestation_type} policy")))?,
         };
-        let appraised = claims;
-        let incoming = ClaimSet::from_json_object(
-            &Value::Object(appraised.clone()),
-            Issuer::AttestationService,
-        )?;
+        let incoming = ClaimSet::from_json_map(&appraised, Issuer::AttestationService)?;
         let outcome = policy.evaluate(&incoming)?;
         if !outcome.authorized {
             let rule = outcome
@@ -363,26 +343,14 @@ impl LocalVerifier {
         ] {
             claims.insert(k.into(), v);
         }
+        let claims = Value::Object(claims);
         if draft_policy.is_some() {
-            return Ok(crate::signer::unsecured_jwt(&Value::Object(claims)));
+            return Ok(crate::signer::unsecured_jwt(&claims));
         }
         self.signer
-            .sign(
-                &Value::Object(claims),
-                &format!("{}/certs", self.issuer),
-                omit_x5c,
-            )
+            .sign_token(&claims, &format!("{}/certs", self.issuer), omit_x5c)
             .map_err(Error::from)
     }
-}
-
-/// Whether JSON `data` is an object with a member named `nonce` (any case)
-/// whose string value is `nonce`.
-fn json_nonce_matches(data: &[u8], nonce: &str) -> bool {
-    serde_json::from_slice::<Map<String, Value>>(data).is_ok_and(|m| {
-        m.iter()
-            .any(|(k, v)| k.eq_ignore_ascii_case("nonce") && v.as_str() == Some(nonce))
-    })
 }
 
 #[async_trait]
@@ -391,11 +359,26 @@ impl Verifier for LocalVerifier {
         "local"
     }
 
+    /// MAA's bindings (the local verifier issues MAA-compatible tokens):
+    /// see [`tee_attest_maa::challenge`].
+    async fn challenge(
+        &self,
+        evidence_type: EvidenceType,
+        nonce: &[u8],
+        client_payload: &BTreeMap<String, String>,
+    ) -> Result<Challenge> {
+        Ok(tee_attest_maa::challenge(
+            evidence_type,
+            nonce,
+            client_payload,
+        )?)
+    }
+
     async fn verify(
         &self,
         evidence: &Evidence,
         options: &VerifyOptions,
     ) -> Result<AttestationToken> {
-        AttestationToken::parse(&self.attest(evidence, options)?)
+        self.attest(evidence, options)
     }
 }

@@ -13,6 +13,7 @@ use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use serde_json::{json, Value};
+use tee_attest_core::AttestationToken;
 use tee_attest_tpm::RsaPublic;
 
 use crate::VerifierError;
@@ -142,6 +143,28 @@ impl TokenSigner {
     /// Sign `claims` as an RS256 JWT with header `jku`, `kid`, `typ` and
     /// `x5c` (or `x5t` when `omit_x5c`).
     pub fn sign(&self, claims: &Value, jku: &str, omit_x5c: bool) -> Result<String, VerifierError> {
+        self.sign_parts(claims, jku, omit_x5c)
+            .map(|(jwt, _, _)| jwt)
+    }
+
+    /// [`TokenSigner::sign`], handing back the token as checked parts: the
+    /// signer made its header and claims, so nothing parses them again.
+    pub fn sign_token(
+        &self,
+        claims: &Value,
+        jku: &str,
+        omit_x5c: bool,
+    ) -> Result<AttestationToken, VerifierError> {
+        let (jwt, header, claims) = self.sign_parts(claims, jku, omit_x5c)?;
+        Ok(AttestationToken::from_checked_parts(&jwt, header, claims))
+    }
+
+    fn sign_parts(
+        &self,
+        claims: &Value,
+        jku: &str,
+        omit_x5c: bool,
+    ) -> Result<(String, Vec<u8>, Vec<u8>), VerifierError> {
         let mut header = json!({"alg": "RS256", "jku": jku, "kid": self.kid, "typ": "JWT"});
         if let Some(h) = header.as_object_mut() {
             if omit_x5c {
@@ -150,9 +173,11 @@ impl TokenSigner {
                 h.insert("x5c".into(), json!([STANDARD.encode(&self.cert_der)]));
             }
         }
-        let mut out = URL_SAFE_NO_PAD.encode(header.to_string());
+        let header_json = header.to_string().into_bytes();
+        let claims_json = claims.to_string().into_bytes();
+        let mut out = URL_SAFE_NO_PAD.encode(&header_json);
         out.push('.');
-        out.push_str(&URL_SAFE_NO_PAD.encode(claims.to_string()));
+        out.push_str(&URL_SAFE_NO_PAD.encode(&claims_json));
         let mut sig = vec![0u8; self.key.public_modulus_len()];
         self.key
             .sign(
@@ -164,17 +189,22 @@ impl TokenSigner {
             .map_err(|e| VerifierError::Setup(format!("signing the token: {e}")))?;
         out.push('.');
         out.push_str(&URL_SAFE_NO_PAD.encode(sig));
-        Ok(out)
+        Ok((out, header_json, claims_json))
     }
 }
 
 /// An unsecured JWT (RFC 7519 §6: `alg: none`, empty signature) carrying
 /// `claims`: what a draft policy yields. It names no key (`kid`, `jku`,
 /// `x5c`), so nothing can mistake it for a token this verifier vouches for.
-pub(crate) fn unsecured_jwt(claims: &Value) -> String {
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
-    format!("{header}.{payload}.")
+pub(crate) fn unsecured_jwt(claims: &Value) -> AttestationToken {
+    const HEADER: &[u8] = br#"{"alg":"none","typ":"JWT"}"#;
+    let claims_json = claims.to_string().into_bytes();
+    let raw = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(HEADER),
+        URL_SAFE_NO_PAD.encode(&claims_json)
+    );
+    AttestationToken::from_checked_parts(&raw, HEADER.to_vec(), claims_json)
 }
 
 /// Write a private file: created with mode 0600 (on Unix) before any byte

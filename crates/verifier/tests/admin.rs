@@ -22,6 +22,15 @@ const ROLE: &str = "Attestation.Admin";
 const PERMIT_ALL: &str = "version=1.0; authorizationrules { => permit(); };";
 const DENY_ALL: &str = "version=1.0; authorizationrules { => deny(); };";
 
+/// The appraisers of this workspace's evidence types, trusting AMD's roots
+/// and `extra` (mock) roots.
+fn appraisers(extra: &[Vec<u8>]) -> Vec<std::sync::Arc<dyn tee_attest_core::Appraiser>> {
+    vec![
+        std::sync::Arc::new(tee_attest_azure::AzureSnpAppraiser::with_extra_roots(extra).unwrap()),
+        std::sync::Arc::new(tee_attest_snp::SevSnpVmAppraiser::with_extra_roots(extra).unwrap()),
+    ]
+}
+
 struct Server {
     base: String,
     state: Arc<ServiceState>,
@@ -46,10 +55,10 @@ async fn start(admin: AdminConfig) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let mut cfg = LocalVerifierConfig::new(&base);
-    cfg.extra_snp_roots = vec![tee_attest_mock::amd::MockAmdRoots::stored_milan()
+    cfg.appraisers = appraisers(&[tee_attest_mock::amd::MockAmdRoots::stored_milan()
         .unwrap()
         .ark_der()
-        .to_vec()];
+        .to_vec()]);
     let verifier = Arc::new(
         LocalVerifier::new(cfg, TokenSigner::load_or_generate(dir.path()).unwrap()).unwrap(),
     );
@@ -482,7 +491,8 @@ async fn a_stored_signer_set_outlives_the_start_flag() {
     let verifier = || {
         Arc::new(
             LocalVerifier::new(
-                LocalVerifierConfig::new("http://127.0.0.1:1"),
+                LocalVerifierConfig::new("http://127.0.0.1:1")
+                    .with_appraiser(appraisers(&[]).remove(0)),
                 TokenSigner::load_or_generate(dir.path()).unwrap(),
             )
             .unwrap(),

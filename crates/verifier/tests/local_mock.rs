@@ -49,6 +49,15 @@ fn fixture() -> &'static Fixture {
     })
 }
 
+/// The appraisers of this workspace's evidence types, trusting AMD's roots
+/// and `extra` (mock) roots.
+fn appraisers(extra: &[Vec<u8>]) -> Vec<std::sync::Arc<dyn tee_attest_core::Appraiser>> {
+    vec![
+        std::sync::Arc::new(tee_attest_azure::AzureSnpAppraiser::with_extra_roots(extra).unwrap()),
+        std::sync::Arc::new(tee_attest_snp::SevSnpVmAppraiser::with_extra_roots(extra).unwrap()),
+    ]
+}
+
 fn signer() -> TokenSigner {
     static KEY: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
     let (k, c) = KEY.get_or_init(|| {
@@ -60,15 +69,18 @@ fn signer() -> TokenSigner {
 
 fn verifier(trust_mock: bool, policy: Option<&str>) -> LocalVerifier {
     let mut cfg = LocalVerifierConfig::new("https://127.0.0.1:8443");
-    if trust_mock {
-        cfg.extra_snp_roots.push(fixture().ark.clone());
-    }
+    let extra = if trust_mock {
+        vec![fixture().ark.clone()]
+    } else {
+        Vec::new()
+    };
+    cfg.appraisers = appraisers(&extra);
     cfg.policy = policy.map(str::to_string);
     LocalVerifier::new(cfg, signer()).unwrap()
 }
 
 fn attest(v: &LocalVerifier, e: &Evidence) -> Result<AttestationToken, tee_attest_core::Error> {
-    AttestationToken::parse(&v.attest(e, &VerifyOptions::default())?)
+    v.attest(e, &VerifyOptions::default())
 }
 
 fn shape(v: &Value) -> &'static str {
@@ -172,7 +184,7 @@ fn the_token_signature_verifies_with_the_published_jwks() {
     let jwt = v
         .attest(&fixture().evidence, &VerifyOptions::default())
         .unwrap();
-    let parts: Vec<&str> = jwt.split('.').collect();
+    let parts: Vec<&str> = jwt.raw().split('.').collect();
     let jwk = &v.jwks()["keys"][0];
     let key = tee_attest_tpm::RsaPublic::from_jwk(jwk).unwrap();
     aws_lc_rs::signature::RsaPublicKeyComponents {
@@ -322,7 +334,7 @@ fn draft_policies_yield_unsigned_tokens_that_validators_refuse() {
         "version=1.0; authorizationrules { => permit(); }; issuancerules { => issue(type=\"chosen\", value=\"by-caller\"); };"
             .into(),
     );
-    let raw = v.attest(e, &o).unwrap();
+    let raw = v.attest(e, &o).unwrap().raw().to_string();
     let (_, sig) = raw.rsplit_once('.').unwrap();
     assert!(sig.is_empty(), "no signature");
     let t = AttestationToken::parse(&raw).unwrap();
@@ -380,7 +392,7 @@ fn microsoft_style_evidence_verifies() {
     assert!(e.nonce.is_empty());
     assert_eq!(e.tpm.as_ref().unwrap().pcrs.len(), 8);
     let mut vcfg = LocalVerifierConfig::new("https://127.0.0.1:8443");
-    vcfg.extra_snp_roots.push(cvm.ark_der().to_vec());
+    vcfg.appraisers = appraisers(&[cvm.ark_der().to_vec()]);
     let v = LocalVerifier::new(vcfg, signer()).unwrap();
     let t = attest(&v, &e).unwrap();
     assert_eq!(

@@ -10,6 +10,15 @@ use tee_attest_core::AttestationToken;
 use tee_attest_verifier::service::{serve, AdminConfig, ServiceState};
 use tee_attest_verifier::{LocalVerifier, LocalVerifierConfig, TokenSigner, DEFAULT_POLICY};
 
+/// The appraisers of this workspace's evidence types, trusting AMD's roots
+/// and `extra` (mock) roots.
+fn appraisers(extra: &[Vec<u8>]) -> Vec<std::sync::Arc<dyn tee_attest_core::Appraiser>> {
+    vec![
+        std::sync::Arc::new(tee_attest_azure::AzureSnpAppraiser::with_extra_roots(extra).unwrap()),
+        std::sync::Arc::new(tee_attest_snp::SevSnpVmAppraiser::with_extra_roots(extra).unwrap()),
+    ]
+}
+
 struct Server {
     base: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -25,7 +34,7 @@ async fn start_trusting(dir: &std::path::Path, extra_roots: Vec<Vec<u8>>) -> Ser
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let mut cfg = LocalVerifierConfig::new(&base);
-    cfg.extra_snp_roots = extra_roots;
+    cfg.appraisers = appraisers(&extra_roots);
     let verifier =
         Arc::new(LocalVerifier::new(cfg, TokenSigner::load_or_generate(dir).unwrap()).unwrap());
     // Policy writes from anyone: these tests are about the policy

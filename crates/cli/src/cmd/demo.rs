@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use clap::Args;
 use serde_json::json;
-use tee_attest::{Attester, ClientParameters, EncryptionType, MockProvider};
+use tee_attest::maa::{Jwks, TokenValidator};
+use tee_attest::mock::MockProvider;
+use tee_attest::{Attester, ClientParameters, EncryptionType, VerifierOptions};
 use tee_attest_core::{Error, ErrorCode, Result};
-use tee_attest_maa::{Jwks, TokenValidator};
-use tee_attest_verifier::{LocalVerifier, LocalVerifierConfig, TokenSigner};
 
 use super::common;
 
@@ -29,9 +29,12 @@ pub struct DemoArgs {
 pub fn run(args: DemoArgs) -> Result<()> {
     let rt = common::runtime()?;
     let provider = Arc::new(MockProvider::start()?);
-    let mut cfg = LocalVerifierConfig::new(common::DEFAULT_ISSUER);
-    cfg.extra_snp_roots.push(provider.ark_der().to_vec());
-    let verifier = Arc::new(LocalVerifier::new(cfg, TokenSigner::generate()?)?);
+    // The demo, and only the demo, trusts the mock roots without being
+    // asked; its signing key lives as long as the demo.
+    let mut opts = VerifierOptions::default();
+    opts.data_dir = None;
+    opts.trust_mock = true;
+    let verifier = tee_attest::verifiers::local_verifier(&opts)?;
     let attester = Attester::new(provider.clone(), verifier.clone());
 
     let mut nonce = [0u8; 16];
@@ -51,9 +54,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     // (Encrypt, envelope scheme); only the vTPM opens it (Decrypt).
     let secret = b"a secret only this CVM can open";
     let (sealed, metadata) = tee_attest::encrypt(EncryptionType::Envelope, &token, secret)?;
-    let decryptor = attester
-        .decryptor()
-        .ok_or_else(|| Error::new(ErrorCode::InitializationFailed, "no vTPM decryptor"))?;
+    let decryptor = attester.decryptor()?;
     let opened = rt.block_on(tee_attest::decrypt(
         EncryptionType::Envelope,
         decryptor.as_ref(),

@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use tee_attest_broker::{EncryptionType, EnvelopeDecryptor};
 use tee_attest_core::{AttestationToken, Error, ErrorCode, Result};
-use tee_attest_tpm::TpmDecryptor;
 
 use super::common::{read_input, runtime};
 
@@ -57,6 +56,10 @@ pub struct DecryptArgs {
     /// else `rsa-oaep-sha256`. Name the scheme for other direct RSA data.
     #[arg(long)]
     pub scheme: Option<String>,
+    /// The TEE whose key decrypts: `auto` (detect) or a backend id. Only
+    /// TEEs with a vTPM ephemeral key can (code 1 otherwise).
+    #[arg(long, default_value = "auto")]
+    pub tee: String,
     /// The vTPM's TCTI (default: `$TEE_ATTEST_TCTI`, else `/dev/tpmrm0`).
     #[arg(long)]
     pub tcti: Option<String>,
@@ -154,12 +157,15 @@ pub fn run_decrypt(args: DecryptArgs) -> Result<()> {
         None if metadata.is_empty() => EncryptionType::default(),
         None => EncryptionType::Envelope,
     };
-    let decryptor = TpmDecryptor::open(args.tcti.as_deref())?;
+    let mut cfg = tee_attest::ProviderConfig::default();
+    cfg.tcti = args.tcti.clone();
+    let decryptor = tee_attest::provider(&args.tee, &cfg)?.decryptor()?;
+    let decryptor = decryptor.as_ref();
     let rt = runtime()?;
     let in_name = args.input.display().to_string();
     match kind {
         EncryptionType::Envelope => {
-            let opened = rt.block_on(EnvelopeDecryptor::open(&decryptor, &metadata))?;
+            let opened = rt.block_on(EnvelopeDecryptor::open(decryptor, &metadata))?;
             let input = File::open(&args.input).map_err(io_error(
                 ErrorCode::InvalidInputParameter,
                 format!("opening {in_name}"),
@@ -195,7 +201,7 @@ pub fn run_decrypt(args: DecryptArgs) -> Result<()> {
                 format!("reading {in_name}"),
             ))?;
             let plain = rt.block_on(tee_attest_broker::decrypt(
-                kind, &decryptor, &data, &metadata,
+                kind, decryptor, &data, &metadata,
             ))?;
             let mut out = create_private(&args.out).map_err(io_error(
                 ErrorCode::InvalidInputParameter,

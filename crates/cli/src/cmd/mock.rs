@@ -1,27 +1,33 @@
-//! `tee-attest mock up|down`: a persistent mock Azure SEV-SNP CVM that
+//! `tee-attest mock up|down [--tee mock|snp]`: a persistent mock TEE that
 //! separate processes (the CLI, the C library, the examples) use as they
-//! would a real one.
+//! would a real one: `mock` (the default), a mock Azure SEV-SNP CVM
+//! (swtpm, the mock HCL, the mock IMDS); `snp`, a mock bare-metal SEV-SNP
+//! guest (configfs-tsm emulated with FUSE: a fresh mock-VCEK-signed report
+//! for every `inblob` written, as the kernel does).
 //!
-//! `up` starts `tee-attest mock run` in the background: it hosts the mock
-//! CVM (swtpm, the mock HCL, the mock IMDS), writes `DIR/env` with the
-//! `export` lines that point everything at it, and `DIR/pid`; `up` waits for
-//! them and prints the lines. `down` stops that process by its recorded pid,
-//! which stops everything it started.
+//! `up` starts `tee-attest mock run` in the background: it hosts the mock,
+//! writes `DIR/env` with the `export` lines that point everything at it,
+//! and `DIR/pid`; `up` waits for them and prints the lines. `down` stops
+//! that process by its recorded pid, which stops everything it started.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Subcommand;
 use tee_attest_core::{Error, ErrorCode, Result};
-use tee_attest_mock::MockAzureCvm;
+use tee_attest_mock::{MockAzureCvm, MockSnpGuest};
 
 use super::common;
 
 /// The `mock` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum MockCmd {
-    /// Start a persistent mock Azure SEV-SNP CVM; print the `export` lines.
+    /// Start a persistent mock TEE; print the `export` lines.
     Up {
+        /// Which: `mock` (a mock Azure SEV-SNP CVM) or `snp` (a mock
+        /// bare-metal SEV-SNP guest over configfs-tsm).
+        #[arg(long, default_value = "mock")]
+        tee: String,
         /// Where to keep its state (default: DATA_DIR/mock-cvm).
         #[arg(long)]
         dir: Option<PathBuf>,
@@ -32,10 +38,13 @@ pub enum MockCmd {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
-    /// Host the mock CVM in the foreground until SIGINT/SIGTERM (what `up`
+    /// Host the mock in the foreground until SIGINT/SIGTERM (what `up`
     /// runs in the background).
     #[command(hide = true)]
     Run {
+        /// Which mock.
+        #[arg(long, default_value = "mock")]
+        tee: String,
         /// Its directory.
         #[arg(long)]
         dir: PathBuf,
@@ -72,7 +81,25 @@ pub fn env_lines(cvm: &MockAzureCvm) -> String {
     )
 }
 
-fn up(dir: PathBuf) -> Result<()> {
+/// The mocks `up` can host.
+const MOCKS: &[&str] = &["mock", "snp"];
+
+fn check_mock(tee: &str) -> Result<()> {
+    if MOCKS.contains(&tee) {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorCode::InvalidInputParameter,
+            format!(
+                "no mock for {tee:?}: `mock up --tee` takes {}",
+                MOCKS.join(", ")
+            ),
+        ))
+    }
+}
+
+fn up(tee: &str, dir: PathBuf) -> Result<()> {
+    check_mock(tee)?;
     if let Some(pid) = read_pid(&dir).filter(|&p| alive(p)) {
         let env = std::fs::read_to_string(dir.join("env")).unwrap_or_default();
         eprintln!("a mock CVM already runs (pid {pid}); `tee-attest mock down` stops it");
@@ -87,7 +114,7 @@ fn up(dir: PathBuf) -> Result<()> {
         std::fs::File::create(dir.join("mock.log")).map_err(io("creating mock.log".into()))?;
     let exe = std::env::current_exe().map_err(io("locating tee-attest".into()))?;
     let mut cmd = std::process::Command::new(exe);
-    cmd.args(["mock", "run", "--dir"])
+    cmd.args(["mock", "run", "--tee", tee, "--dir"])
         .arg(&dir)
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone().map_err(io("mock.log".into()))?)
@@ -105,7 +132,12 @@ fn up(dir: PathBuf) -> Result<()> {
             if env.ends_with('\n') && env.contains("TEE_ATTEST_TRUST_MOCK") {
                 print!("{env}");
                 eprintln!(
-                    "# mock Azure SEV-SNP CVM up (pid {}); `tee-attest mock down` stops it",
+                    "# mock {} up (pid {}); `tee-attest mock down` stops it",
+                    if tee == "snp" {
+                        "bare-metal SEV-SNP guest"
+                    } else {
+                        "Azure SEV-SNP CVM"
+                    },
                     child.id()
                 );
                 return Ok(());
@@ -167,25 +199,40 @@ fn down(dir: PathBuf) -> Result<()> {
     Ok(())
 }
 
-fn run_foreground(dir: PathBuf) -> Result<()> {
-    let cvm = MockAzureCvm::start()?;
+fn run_foreground(tee: &str, dir: PathBuf) -> Result<()> {
+    check_mock(tee)?;
+    // What is hosted lives until the signal; dropping it stops it.
+    let (hosted, env): (Box<dyn std::any::Any>, String) = if tee == "snp" {
+        let tsm = dir.join("tsm");
+        std::fs::create_dir_all(&tsm).map_err(io(format!("creating {}", tsm.display())))?;
+        let guest = MockSnpGuest::mount(&tsm)?;
+        let env = format!(
+            "export TEE_ATTEST_TSM_ROOT='{}'\nexport TEE_ATTEST_TEE=snp\nexport TEE_ATTEST_TRUST_MOCK=1\n",
+            guest.root().display()
+        );
+        (Box::new(guest), env)
+    } else {
+        let cvm = MockAzureCvm::start()?;
+        let env = env_lines(&cvm);
+        (Box::new(cvm), env)
+    };
     let rt = common::runtime()?;
     std::fs::write(dir.join("pid"), format!("{}\n", std::process::id()))
         .map_err(io("writing pid".into()))?;
     // Written last, in one go: `up` waits for it.
     let tmp = dir.join("env.tmp");
-    std::fs::write(&tmp, env_lines(&cvm)).map_err(io("writing env".into()))?;
+    std::fs::write(&tmp, env).map_err(io("writing env".into()))?;
     std::fs::rename(&tmp, dir.join("env")).map_err(io("writing env".into()))?;
-    rt.block_on(super::serve::shutdown_signal());
-    drop(cvm);
+    rt.block_on(common::shutdown_signal());
+    drop(hosted);
     Ok(())
 }
 
 /// Run a `mock` subcommand.
 pub fn run(cmd: MockCmd) -> Result<()> {
     match cmd {
-        MockCmd::Up { dir } => up(dir_or_default(dir)),
+        MockCmd::Up { tee, dir } => up(&tee, dir_or_default(dir)),
         MockCmd::Down { dir } => down(dir_or_default(dir)),
-        MockCmd::Run { dir } => run_foreground(dir),
+        MockCmd::Run { tee, dir } => run_foreground(&tee, dir),
     }
 }

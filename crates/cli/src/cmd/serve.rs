@@ -128,25 +128,6 @@ fn admin_config(args: &ServeArgs) -> Result<AdminConfig> {
     Ok(admin)
 }
 
-/// Completes on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-}
-
 /// Run `serve` until SIGINT or SIGTERM.
 pub fn run(args: ServeArgs) -> Result<()> {
     let tls = args.tls_cert.as_ref().zip(args.tls_key.as_ref());
@@ -165,7 +146,11 @@ pub fn run(args: ServeArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| format!("{scheme}://{}", args.addr));
     let dir = common::data_dir(args.data_dir.as_deref());
-    let verifier = common::local_verifier(&dir, &issuer, None, args.trust_mock)?;
+    let mut opts = tee_attest::VerifierOptions::default();
+    opts.data_dir = Some(dir.clone());
+    opts.issuer = issuer.clone();
+    opts.trust_mock = args.trust_mock;
+    let verifier = tee_attest::verifiers::local_verifier(&opts)?;
     let admin = admin_config(&args)?;
     let state = ServiceState::with_admin(verifier.clone(), &dir, admin)?;
     if args.insecure_admin {
@@ -186,7 +171,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
                 e,
             )
         })?;
-        state.install_policy(tee_attest_verifier::AttestationType::AzureGuest, &text)?;
+        state.install_policy("AzureGuest", &text)?;
     }
     // Key release (Azure Key Vault SKR-compatible) next to the verifier:
     // it releases keys to holders of tokens this verifier issued, and signs
@@ -205,7 +190,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
     eprintln!("tee-attest serve: {issuer} (data {})", dir.display());
     rt.block_on(async move {
         match tls {
-            Some((cert, key)) => serve_app_tls(args.addr, app, cert, key, shutdown_signal()).await,
+            Some((cert, key)) => {
+                serve_app_tls(args.addr, app, cert, key, common::shutdown_signal()).await
+            }
             None => {
                 let listener = tokio::net::TcpListener::bind(args.addr)
                     .await
@@ -216,7 +203,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
                             e,
                         )
                     })?;
-                serve_app(listener, app, shutdown_signal()).await
+                serve_app(listener, app, common::shutdown_signal()).await
             }
         }
     })

@@ -14,7 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::Value;
 use tee_attest_core::{
-    Decryptor, Error, ErrorCode, Evidence, RsaDecryptScheme, TeeKind, TpmEvidence,
+    Decryptor, Error, ErrorCode, Evidence, RsaDecryptScheme, TeeId, TpmEvidence,
 };
 use tee_attest_tpm::RsaPublic;
 use zeroize::Zeroizing;
@@ -188,7 +188,10 @@ pub fn sample_evidence() -> Evidence {
     tpm.enc_key_pub = vec![9; 280];
     tpm.enc_key_certify_info = b"\xffTCG\x80\x17certify".to_vec();
     tpm.enc_key_certify_signature = vec![0xcd; 256];
-    let mut e = Evidence::new(TeeKind::AzureSnp);
+    let mut e = Evidence::new(
+        TeeId::new("azure-snp"),
+        tee_attest_maa::azureguest::AZURE_GUEST_SNP,
+    );
     e.hardware_report = (0..1184u32).map(|i| (i % 251) as u8).collect();
     e.runtime_data = br#"{"keys":[],"vm-configuration":{"secure-boot":true}}"#.to_vec();
     e.certificates = vec![fake_cert(1, 1300), fake_cert(2, 1600), fake_cert(3, 1500)];

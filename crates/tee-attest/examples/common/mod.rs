@@ -3,55 +3,43 @@
 //! relying party makes on a token.
 #![allow(dead_code)]
 
-use std::sync::Arc;
-
-use tee_attest::{AttestationToken, Attester, ProviderConfig, TeeKind};
-use tee_attest_maa::{HttpConfig, Jwks, MaaClient, OsInfo, TokenValidator};
-use tee_attest_verifier::{LocalVerifier, LocalVerifierConfig, TokenSigner};
+use tee_attest::maa::{HttpConfig, Jwks, TokenValidator};
+use tee_attest::{AttestationToken, Attester, ProviderConfig, VerifierOptions, VerifierSpec};
 
 /// Whether to trust the mock AMD roots (`TEE_ATTEST_TRUST_MOCK=1`, as `mock up` exports).
 pub fn trust_mock() -> bool {
-    std::env::var("TEE_ATTEST_TRUST_MOCK").is_ok_and(|v| v == "1")
+    tee_attest::verifiers::trust_mock_env()
 }
 
-/// The TEE: `$TEE_ATTEST_TEE`, default `azure-snp` (what `mock up` provides).
-pub fn tee() -> Result<TeeKind, String> {
-    std::env::var("TEE_ATTEST_TEE")
-        .unwrap_or_else(|_| "azure-snp".into())
-        .parse()
-        .map_err(|e| format!("{e}"))
+/// The TEE: `$TEE_ATTEST_TEE`, default `auto` (a mock CVM from `mock up`
+/// is recognised as the Azure SNP CVM it imitates).
+pub fn tee() -> String {
+    std::env::var("TEE_ATTEST_TEE").unwrap_or_else(|_| "auto".into())
 }
 
-/// An attester and a validator for its tokens: against the MAA-compatible
-/// verifier at `url` when given (the validator discovers its keys), else an
-/// embedded local verifier (the validator takes its JWKS directly).
+/// An attester and a validator for its tokens, both from the facade: the
+/// MAA-compatible verifier at `url` when given (the validator discovers
+/// its keys), else the embedded local verifier (the validator takes its
+/// JWKS directly).
 pub fn attester(url: Option<&str>) -> Result<(Attester, TokenValidator), String> {
     let provider =
-        tee_attest::provider(tee()?, &ProviderConfig::default()).map_err(|e| e.to_string())?;
+        tee_attest::provider(&tee(), &ProviderConfig::default()).map_err(|e| e.to_string())?;
+    let mut opts = VerifierOptions::default();
+    opts.data_dir = None;
+    opts.trust_mock = trust_mock();
     match url {
         Some(url) => {
-            let decryptor = provider.decryptor().ok_or("this TEE has no vTPM key")?;
-            let os = OsInfo::detect().map_err(|e| e.to_string())?;
-            let validator = || {
-                TokenValidator::with_discovery(url, HttpConfig::default())
-                    .map(|v| v.allow_mock(trust_mock()))
-                    .map_err(|e| e.to_string())
-            };
-            let client = MaaClient::new(url, decryptor, os, HttpConfig::default())
-                .map_err(|e| e.to_string())?
-                .with_validator(validator()?);
-            let validator = validator()?;
-            Ok((Attester::new(provider, Arc::new(client)), validator))
+            let spec = VerifierSpec::Maa(url.to_string());
+            let verifier =
+                tee_attest::verifier(&spec, &opts, provider.as_ref()).map_err(|e| e.to_string())?;
+            let validator = TokenValidator::with_discovery(url, HttpConfig::default())
+                .map(|v| v.allow_mock(trust_mock()))
+                .map_err(|e| e.to_string())?;
+            Ok((Attester::new(provider, verifier), validator))
         }
         None => {
-            let mut cfg = LocalVerifierConfig::new("http://127.0.0.1:8700");
-            if trust_mock() {
-                let ark = tee_attest_mock::amd::MockAmdRoots::stored_milan()
-                    .map_err(|e| e.to_string())?;
-                cfg.extra_snp_roots.push(ark.ark_der().to_vec());
-            }
-            let signer = TokenSigner::generate().map_err(|e| e.to_string())?;
-            let verifier = Arc::new(LocalVerifier::new(cfg, signer).map_err(|e| e.to_string())?);
+            let verifier =
+                tee_attest::verifiers::local_verifier(&opts).map_err(|e| e.to_string())?;
             let jwks =
                 Jwks::parse(verifier.jwks().to_string().as_bytes()).map_err(|e| e.to_string())?;
             let validator =

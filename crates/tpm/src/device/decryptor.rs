@@ -12,6 +12,11 @@ use super::Tpm;
 use crate::verify::RsaPublic;
 use crate::TpmError;
 
+/// An ephemeral key as saved: its context, its public area
+/// (`TPM2B_PUBLIC`) and its public part — what [`Tpm::load_ephemeral_key`]
+/// takes to load it again.
+pub type SavedKey = (tss_esapi::utils::TpmsContext, Vec<u8>, RsaPublic);
+
 /// Decrypts with the ephemeral key inside the TPM.
 #[derive(Debug)]
 pub struct TpmDecryptor {
@@ -39,6 +44,32 @@ impl TpmDecryptor {
             public_area,
             saved: std::sync::Mutex::new(saved),
         })
+    }
+
+    /// A decryptor for a key already made: its public part and public area
+    /// (`TPM2B_PUBLIC`), and its saved context (see
+    /// [`Tpm::save_ephemeral_key`]) when there is one. An evidence provider
+    /// hands over the very key it certified, so that nothing creates a
+    /// second one.
+    pub fn from_parts(
+        tcti: Option<&str>,
+        public: RsaPublic,
+        public_area: Vec<u8>,
+        saved: Option<tss_esapi::utils::TpmsContext>,
+    ) -> Self {
+        Self {
+            tcti: tcti.map(str::to_string),
+            public,
+            public_area,
+            saved: std::sync::Mutex::new(saved),
+        }
+    }
+
+    /// The key's saved context, public area and public part, for loading
+    /// the same key again in another session (e.g. to certify it).
+    pub fn saved_key(&self) -> Option<SavedKey> {
+        let saved = self.saved.lock().ok().and_then(|s| s.clone())?;
+        Some((saved, self.public_area.clone(), self.public.clone()))
     }
 
     /// The ephemeral key's public part.

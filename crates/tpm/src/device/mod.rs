@@ -8,7 +8,7 @@ mod decryptor;
 
 use std::str::FromStr;
 
-pub use decryptor::TpmDecryptor;
+pub use decryptor::{SavedKey, TpmDecryptor};
 
 use tss_esapi::{
     attributes::{NvIndexAttributesBuilder, ObjectAttributesBuilder},

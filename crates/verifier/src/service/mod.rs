@@ -24,6 +24,7 @@
 
 mod admin;
 mod certificates;
+pub mod formats;
 mod policies;
 
 pub use admin::AdminConfig;
@@ -34,22 +35,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use tee_attest_core::{Error, ErrorCode, VerifyOptions};
-use tee_attest_maa::azureguest::{parse_request_body, OsInfo, RuntimeDataType, SevSnpVmRequest};
-use tee_attest_maa::seal::seal_token;
+use tee_attest_core::{Error, ErrorCode};
 use tee_attest_policy::{load_policy, JwsOptions};
-use tee_attest_tpm::verify::TpmPublic;
 
 use self::admin::{bearer_caller, Access, Caller, ClientAddr, Denied};
 use self::certificates::CertificateStore;
 use crate::audit::{AuditEvent, AuditLog, Outcome};
-use crate::{AttestationType, LocalVerifier, DEFAULT_POLICY};
+use crate::{LocalVerifier, DEFAULT_POLICY};
 
 /// The largest request body accepted (evidence with a TCG log fits easily).
 pub const BODY_LIMIT: usize = 4 * 1024 * 1024;
@@ -62,10 +60,12 @@ pub struct ServiceState {
     verifier: Arc<LocalVerifier>,
     policy_dir: PathBuf,
     /// The policy document last applied, per attestation type.
-    policy_seen: Mutex<HashMap<AttestationType, String>>,
+    policy_seen: Mutex<HashMap<&'static str, String>>,
     admin: AdminConfig,
     certificates: CertificateStore,
     audit: AuditLog,
+    /// The request formats of the attestation types served.
+    formats: Vec<Arc<dyn formats::RequestFormat>>,
 }
 
 impl std::fmt::Debug for ServiceState {
@@ -101,6 +101,11 @@ impl ServiceState {
         })?;
         let certificates = CertificateStore::open(data_dir, &admin.policy_signers)?;
         let audit = AuditLog::open_in(data_dir, admin.audit.clone())?;
+        let types = verifier.attestation_types();
+        let formats = formats::maa_formats()
+            .into_iter()
+            .filter(|f| types.contains(&f.attestation_type()))
+            .collect();
         let state = Arc::new(Self {
             verifier,
             policy_dir: data_dir.join("policies"),
@@ -108,9 +113,10 @@ impl ServiceState {
             admin,
             certificates,
             audit,
+            formats,
         });
-        for kind in AttestationType::ALL {
-            state.refresh_policy(*kind)?;
+        for kind in state.verifier.attestation_types() {
+            state.refresh_policy(kind)?;
         }
         Ok(state)
     }
@@ -131,12 +137,12 @@ impl ServiceState {
         self.certificates.isolated()
     }
 
-    fn policy_file(&self, kind: AttestationType) -> PathBuf {
-        self.policy_dir.join(format!("{}.txt", kind.as_str()))
+    fn policy_file(&self, kind: &'static str) -> PathBuf {
+        self.policy_dir.join(format!("{kind}.txt"))
     }
 
     /// The stored policy document as it was sent (text or JWS), if any.
-    fn stored_policy(&self, kind: AttestationType) -> Result<Option<String>, Error> {
+    fn stored_policy(&self, kind: &'static str) -> Result<Option<String>, Error> {
         match std::fs::read_to_string(self.policy_file(kind)) {
             Ok(t) => Ok(Some(t)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -151,7 +157,7 @@ impl ServiceState {
     /// Apply the stored policy (or the default when none is stored) if it
     /// differs from the one applied last. Comparing the document, not the
     /// file's time, catches every change another instance makes.
-    fn refresh_policy(&self, kind: AttestationType) -> Result<(), Error> {
+    fn refresh_policy(&self, kind: &'static str) -> Result<(), Error> {
         let doc = self
             .stored_policy(kind)?
             .unwrap_or_else(|| DEFAULT_POLICY.to_string());
@@ -173,7 +179,7 @@ impl ServiceState {
     /// text or a policy JWS. Code 9 if it does not parse. Not subject to
     /// the admin models — whoever starts the service is its operator — but
     /// audited as `operator`.
-    pub fn install_policy(&self, kind: AttestationType, text_or_jws: &str) -> Result<(), Error> {
+    pub fn install_policy(&self, kind: &'static str, text_or_jws: &str) -> Result<(), Error> {
         let doc = load_policy(text_or_jws.trim(), &JwsOptions::default())?;
         let parsed = tee_attest_policy::Policy::parse(&doc.text)?;
         let old = self.verifier.policy_hash_for(kind);
@@ -181,7 +187,7 @@ impl ServiceState {
         self.audit(AuditEvent {
             actor: "operator",
             action: "policy.set",
-            target: kind.as_str(),
+            target: kind,
             outcome: Outcome::Allowed,
             reason: "installed at start",
             old_hash: old.as_deref(),
@@ -191,7 +197,7 @@ impl ServiceState {
         Ok(())
     }
 
-    fn store_policy(&self, kind: AttestationType, doc: Option<&str>) -> Result<(), Error> {
+    fn store_policy(&self, kind: &'static str, doc: Option<&str>) -> Result<(), Error> {
         let file = self.policy_file(kind);
         let io = |e| Error::with_source(ErrorCode::InitializationFailed, "storing the policy", e);
         match doc {
@@ -203,6 +209,21 @@ impl ServiceState {
             },
         }
         self.refresh_policy(kind)
+    }
+
+    /// The attestation type named in a path, any case (as MAA takes it):
+    /// one the verifier has an appraiser for.
+    fn kind_of(&self, name: &str) -> Result<&'static str, ApiError> {
+        self.verifier.attestation_type(name).ok_or_else(|| {
+            ApiError::from(Error::new(
+                ErrorCode::InvalidInputParameter,
+                format!(
+                    "unsupported attestation type {:?}: this service appraises {}",
+                    name.chars().take(64).collect::<String>(),
+                    self.verifier.attestation_types().join(", ")
+                ),
+            ))
+        })
     }
 
     /// Who is calling, for `access`; see [`admin`] for the rules.
@@ -338,23 +359,6 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The attestation type named in a path, any case (as MAA takes it).
-fn kind_of(name: &str) -> Result<AttestationType, ApiError> {
-    AttestationType::ALL
-        .iter()
-        .copied()
-        .find(|t| t.as_str().eq_ignore_ascii_case(name))
-        .ok_or_else(|| {
-            ApiError::from(Error::new(
-                ErrorCode::InvalidInputParameter,
-                format!(
-                    "unsupported attestation type {:?}: this service appraises AzureGuest and SevSnpVm",
-                    name.chars().take(64).collect::<String>()
-                ),
-            ))
-        })
-}
-
 /// A request body as text: UTF-8, trimmed, and unquoted when it is a JSON
 /// string (Microsoft's SDK sends certificate changes that way).
 fn body_text(body: &[u8]) -> Result<String, ApiError> {
@@ -418,91 +422,26 @@ async fn openid(State(s): State<Arc<ServiceState>>) -> Json<Value> {
     }))
 }
 
-/// The claims MAA derives from the AzureGuest OS fields.
-fn os_claims(os: &OsInfo) -> serde_json::Map<String, Value> {
-    let mut m = serde_json::Map::new();
-    m.insert("x-ms-azurevm-ostype".into(), json!(os.os_type));
-    m.insert("x-ms-azurevm-osdistro".into(), json!(os.distro));
-    m.insert(
-        "x-ms-azurevm-osversion-major".into(),
-        json!(os.version_major),
-    );
-    m.insert(
-        "x-ms-azurevm-osversion-minor".into(),
-        json!(os.version_minor),
-    );
-    m.insert("x-ms-azurevm-osbuild".into(), json!(os.build));
-    m.insert(
-        "x-ms-azurevm-is-windows".into(),
-        json!(os.os_type.eq_ignore_ascii_case("windows")),
-    );
-    m
-}
-
-/// Appraise an AzureGuest request body and answer as MAA does: the token
-/// sealed to the request's ephemeral key.
-pub fn attest_azure_guest_body(verifier: &LocalVerifier, body: &[u8]) -> Result<String, Error> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(Error::new(
-            ErrorCode::EmptyRequestBody,
-            "empty AzureGuest request",
-        ));
-    }
-    let (mut evidence, os) = parse_request_body(body)?;
-    let tpm = evidence.tpm.as_ref().ok_or_else(|| {
-        Error::new(
-            ErrorCode::InvalidInputParameter,
-            "AzureGuest evidence without TpmInfo",
-        )
-    })?;
-    let enc_key = TpmPublic::parse_tpm2b(&tpm.enc_key_pub)?;
-    // The protocol has no nonce field: the nonce is what the quote binds
-    // (empty for Microsoft's client, the caller's nonce for az-cvm-tooling's);
-    // the appraisal checks it against the client payload's nonce.
-    evidence.nonce = tee_attest_tpm::verify::Attest::parse(&tpm.quote)?.extra_data;
-    let jwt = verifier.attest_with_claims(&evidence, &VerifyOptions::default(), os_claims(&os))?;
-    Ok(seal_token(&jwt, &enc_key.key)?)
-}
-
-/// Appraise a `SevSnpVm` request body: the report, its chain, runtime data.
-pub fn attest_sev_snp_vm_body(verifier: &LocalVerifier, body: &[u8]) -> Result<String, Error> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(Error::new(
-            ErrorCode::EmptyRequestBody,
-            "empty SevSnpVm request",
-        ));
-    }
-    let req = SevSnpVmRequest::from_body(body)?;
-    let (report, certs) = req.decode_report()?;
-    let runtime = req
-        .runtime_data
-        .as_ref()
-        .map(|r| r.bytes().map(|b| (b, r.data_type == RuntimeDataType::Json)))
-        .transpose()?;
-    let jwt = verifier.attest_sev_snp_vm(
-        &report,
-        &certs,
-        runtime.as_ref().map(|(b, j)| (b.as_slice(), *j)),
-        req.nonce.as_deref(),
-        req.draft_policy.as_deref(),
-    )?;
-    Ok(json!({ "token": jwt }).to_string())
-}
-
-/// Run one appraisal (CPU-bound) off the async workers, with the type's
-/// policy refreshed first, and answer with its JSON body.
-async fn attest_with(
-    s: Arc<ServiceState>,
-    kind: AttestationType,
+/// `POST /attest/{type}`: one appraisal (CPU-bound) off the async workers,
+/// with the type's policy refreshed first; the answer is the format's.
+async fn attest(
+    State(s): State<Arc<ServiceState>>,
+    UrlPath(kind): UrlPath<String>,
     headers: HeaderMap,
     body: Bytes,
-    appraise: fn(&LocalVerifier, &[u8]) -> Result<String, Error>,
 ) -> Result<Response, ApiError> {
+    let kind = s.kind_of(&kind)?;
+    let format = s
+        .formats
+        .iter()
+        .find(|f| f.attestation_type() == kind)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("no request format for {kind} attestation")))?;
     if let Err(d) = s.authorize(Access::Attest, &headers).await {
         return Ok(d.into_response());
     }
     s.refresh_policy(kind)?;
-    let out = tokio::task::spawn_blocking(move || appraise(&s.verifier, &body))
+    let out = tokio::task::spawn_blocking(move || format.handle(&s.verifier, &body))
         .await
         .map_err(|e| {
             ApiError::from(Error::with_source(
@@ -518,41 +457,10 @@ async fn attest_with(
         .into_response())
 }
 
-async fn attest_sev_snp_vm(
-    State(s): State<Arc<ServiceState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    attest_with(
-        s,
-        AttestationType::SevSnpVm,
-        headers,
-        body,
-        attest_sev_snp_vm_body,
-    )
-    .await
-}
-
-async fn attest_azure_guest(
-    State(s): State<Arc<ServiceState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    attest_with(
-        s,
-        AttestationType::AzureGuest,
-        headers,
-        body,
-        attest_azure_guest_body,
-    )
-    .await
-}
-
 /// The service's routes.
 pub fn router(state: Arc<ServiceState>) -> Router {
     Router::new()
-        .route("/attest/AzureGuest", post(attest_azure_guest))
-        .route("/attest/SevSnpVm", post(attest_sev_snp_vm))
+        .route("/attest/{kind}", post(attest))
         .route("/certs", get(certs))
         .route("/.well-known/openid-configuration", get(openid))
         .route(

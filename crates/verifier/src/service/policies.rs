@@ -23,9 +23,8 @@ use tee_attest_policy::{load_policy, verify_jws, JwsOptions, PolicyError};
 
 use super::admin::{Access, ClientAddr, Denied};
 use super::certificates::thumbprint;
-use super::{body_text, kind_of, service_token, ApiError, ServiceState};
+use super::{body_text, service_token, ApiError, ServiceState};
 use crate::audit::{AuditEvent, Outcome};
-use crate::AttestationType;
 
 /// `SHA-256` of the document as sent, base64url: `x-ms-policy-token-hash`.
 fn token_hash(doc: &str) -> String {
@@ -78,9 +77,9 @@ pub(crate) async fn get_policy(
     headers: HeaderMap,
     addr: ClientAddr,
 ) -> Result<Response, ApiError> {
-    let kind = kind_of(&kind)?;
+    let kind = s.kind_of(&kind)?;
     if let Err(d) = s.authorize(Access::Read, &headers).await {
-        s.audit_refusal(&headers, "policy.read", kind.as_str(), &d, addr);
+        s.audit_refusal(&headers, "policy.read", kind, &d, addr);
         return Ok(d.into_response());
     }
     s.refresh_policy(kind)?;
@@ -110,12 +109,12 @@ pub(crate) async fn put_policy(
     addr: ClientAddr,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let kind = kind_of(&kind)?;
+    let kind = s.kind_of(&kind)?;
     const ACTION: &str = "policy.set";
     let caller = match s.authorize(Access::Write, &headers).await {
         Ok(c) => c,
         Err(d) => {
-            s.audit_refusal(&headers, ACTION, kind.as_str(), &d, addr);
+            s.audit_refusal(&headers, ACTION, kind, &d, addr);
             return Ok(d.into_response());
         }
     };
@@ -134,7 +133,7 @@ pub(crate) async fn put_policy(
     s.audit(AuditEvent {
         actor: &actor_with_signer(&caller.actor, signer.as_deref()),
         action: ACTION,
-        target: kind.as_str(),
+        target: kind,
         outcome,
         reason: &reason,
         old_hash: old.as_deref(),
@@ -184,7 +183,7 @@ impl<E: Into<ApiError>> From<E> for WriteError {
     }
 }
 
-fn set_policy(s: &ServiceState, kind: AttestationType, body: &[u8]) -> Result<Written, WriteError> {
+fn set_policy(s: &ServiceState, kind: &'static str, body: &[u8]) -> Result<Written, WriteError> {
     let doc = body_text(body)?;
     if doc.is_empty() {
         return Err(Error::new(ErrorCode::EmptyRequestBody, "empty policy").into());
@@ -230,12 +229,12 @@ pub(crate) async fn post_policy(
             "unknown policy operation {spec:?}"
         )));
     };
-    let kind = kind_of(kind)?;
+    let kind = s.kind_of(kind)?;
     const ACTION: &str = "policy.reset";
     let caller = match s.authorize(Access::Write, &headers).await {
         Ok(c) => c,
         Err(d) => {
-            s.audit_refusal(&headers, ACTION, kind.as_str(), &d, addr);
+            s.audit_refusal(&headers, ACTION, kind, &d, addr);
             return Ok(d.into_response());
         }
     };
@@ -254,7 +253,7 @@ pub(crate) async fn post_policy(
     s.audit(AuditEvent {
         actor: &actor_with_signer(&caller.actor, signer.as_deref()),
         action: ACTION,
-        target: kind.as_str(),
+        target: kind,
         outcome,
         reason: &reason,
         old_hash: old.as_deref(),
@@ -277,11 +276,7 @@ pub(crate) async fn post_policy(
     Ok(service_token(&s, claims)?.into_response())
 }
 
-fn reset_policy(
-    s: &ServiceState,
-    kind: AttestationType,
-    body: &[u8],
-) -> Result<Written, WriteError> {
+fn reset_policy(s: &ServiceState, kind: &'static str, body: &[u8]) -> Result<Written, WriteError> {
     let doc = body_text(body)?;
     let (opts, isolated) = write_options(s)?;
     let verified = if doc.is_empty() {

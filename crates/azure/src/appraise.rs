@@ -1,5 +1,6 @@
-//! Appraisal of Azure SEV-SNP CVM (AzureGuest) evidence into the claims MAA
-//! issues. Every check has a name that a refusal carries:
+//! [`AzureSnpAppraiser`]: appraisal of Azure SEV-SNP CVM (AzureGuest)
+//! evidence into the claims MAA issues. Every check has a name that a
+//! refusal carries:
 //!
 //! | check | what |
 //! |---|---|
@@ -16,29 +17,58 @@
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
-use tee_attest_azure::VarData;
-use tee_attest_core::{Error, Evidence, TeeKind, MOCK_EVIDENCE_CLAIM};
-use tee_attest_snp::{RootOrigin, SnpOptions, SnpVerified, SnpVerifier};
+use tee_attest_core::{Appraisal, Appraiser, Error, Evidence, EvidenceType, MOCK_EVIDENCE_CLAIM};
+use tee_attest_snp::{RootOrigin, SnpOptions, SnpVerified, SnpVerifier, TrustAnchors};
+use tee_attest_tpm::eventlog::EventLog;
 use tee_attest_tpm::verify::{attributes, verify_certify, verify_quote, RsaPublic, TpmPublic};
 
-use crate::VerifierError;
-use tee_attest_tpm::eventlog::EventLog;
-
-/// What appraisal establishes: the claims for the token (before policy and
-/// the standard JWT claims), and facts the issuer needs.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct Appraisal {
-    /// The claims, shaped as MAA's AzureGuest token.
-    pub claims: Map<String, Value>,
-    /// Whether the evidence chained to a mock (explicitly trusted) root.
-    pub mock: bool,
-    /// Whether the documented compliance rules hold (see [`compliant`]).
-    pub compliant: bool,
-}
+use crate::{AzureError, VarData, AZURE_GUEST_SNP};
 
 fn check(name: &'static str, detail: impl Into<String>) -> Error {
-    VerifierError::check(name, detail).into()
+    AzureError::check(name, detail).into()
+}
+
+/// The appraiser of Azure SEV-SNP CVM evidence (`AzureGuest` with
+/// `SevSnp` isolation), with its own trust anchors: AMD's roots, and extra
+/// (mock) roots only when configured.
+#[derive(Debug)]
+pub struct AzureSnpAppraiser {
+    snp: SnpVerifier,
+    options: SnpOptions,
+}
+
+impl AzureSnpAppraiser {
+    /// An appraiser trusting `anchors`, verifying with `options`.
+    pub fn new(anchors: TrustAnchors, options: SnpOptions) -> Self {
+        Self {
+            snp: SnpVerifier::new(anchors),
+            options,
+        }
+    }
+
+    /// An appraiser trusting AMD's roots and these extra roots (ARK, DER):
+    /// the mock roots, only when asked for explicitly.
+    pub fn with_extra_roots(extra_roots: &[Vec<u8>]) -> Result<Self, Error> {
+        let mut anchors = TrustAnchors::amd();
+        for root in extra_roots {
+            anchors.add_extra_root(root)?;
+        }
+        Ok(Self::new(anchors, SnpOptions::default()))
+    }
+}
+
+impl Appraiser for AzureSnpAppraiser {
+    fn evidence_type(&self) -> EvidenceType {
+        AZURE_GUEST_SNP
+    }
+
+    fn appraise(
+        &self,
+        evidence: &Evidence,
+        expected_nonce: Option<&[u8]>,
+    ) -> Result<Appraisal, Error> {
+        appraise_azure_snp(&self.snp, &self.options, evidence, expected_nonce)
+    }
 }
 
 /// The hash the HCL bound into report_data: SHA-256, -384 or -512 of the
@@ -76,8 +106,12 @@ pub fn appraise_azure_snp(
     evidence: &Evidence,
     expected_nonce: Option<&[u8]>,
 ) -> Result<Appraisal, Error> {
-    if !matches!(evidence.tee, TeeKind::AzureSnp | TeeKind::Mock) {
-        return Err(VerifierError::Unsupported(format!("{} evidence", evidence.tee)).into());
+    if evidence.evidence_type != AZURE_GUEST_SNP {
+        return Err(AzureError::ReportType {
+            found: evidence.evidence_type.to_string(),
+            expected: "AzureGuest/SevSnp",
+        }
+        .into());
     }
     if let Some(n) = expected_nonce {
         if n != evidence.nonce.as_slice() {
@@ -245,9 +279,5 @@ pub fn appraise_azure_snp(
     if mock {
         claims.insert(MOCK_EVIDENCE_CLAIM.into(), json!(true));
     }
-    Ok(Appraisal {
-        claims,
-        mock,
-        compliant,
-    })
+    Ok(Appraisal::new(claims, mock))
 }
