@@ -7,6 +7,7 @@
 //! cargo xtask lint      rustfmt --check, clippy -D warnings, cargo deny check
 //! cargo xtask demo      the main job on the embedded default (mock vTPM on swtpm)
 //! cargo xtask detect    what this machine offers, and the features to build with
+//! cargo xtask build --target-hw T    the CLI and C library for one kind of hardware
 //! cargo xtask gen-vectors [--check]   the repository's own mock vectors
 //! cargo xtask bench-serve     a bounded load run of `serve` on loopback
 //! cargo xtask ci        lint, then test
@@ -64,6 +65,7 @@ fn main() -> ExitCode {
             run(c)
         }),
         "fuzz" => fuzz(rest),
+        "build" => deps().and_then(|()| build(rest)),
         "ci" => deps()
             .and_then(|()| deny_tool())
             .and_then(|()| sdk_venv())
@@ -92,7 +94,11 @@ usage: cargo xtask <task>
   test     deps, then every test of the workspace, real-hardware vectors included
   lint     cargo fmt --check, cargo clippy --all-targets -D warnings, cargo deny check
   demo     the main job on the embedded default: mock vTPM (swtpm) + verification
-  detect   what this machine offers (TPM, HCL report, TDX/SNP devices) as JSON
+  detect   which compiled-in TEE backends recognise this machine, as JSON
+  build --target-hw azure-snp|snp|verifier|all|auto [--release]
+           build the CLI (and, for a target with a TEE, the C library) with
+           exactly the features that hardware needs; says which, and where
+           the artefacts are (`verifier`: no libtss2, no mock)
   gen-vectors [--check]
            (re)generate the repository's own mock vectors in testvectors/mock,
            or check that the committed ones load and form a valid chain
@@ -251,38 +257,170 @@ fn test(extra: &[String]) -> Result {
     relying_party_build()
 }
 
-/// A relying party builds the verification half without the TSS2 libraries:
-/// `tee-attest-tpm` without default features must not depend on tss-esapi.
-fn relying_party_build() -> Result {
-    let out = cargo()
-        .args([
-            "tree",
-            "-p",
-            "tee-attest-tpm",
-            "--no-default-features",
-            "-e",
-            "normal",
-            "--prefix",
-            "none",
-        ])
-        .output()
-        .map_err(|e| format!("cargo tree: {e}"))?;
+/// What each `--target-hw` builds: the CLI's features, and the C
+/// library's (none for a verifier host, which runs no TEE).
+const TARGETS: &[(&str, &str, Option<&str>)] = &[
+    (
+        "azure-snp",
+        "azure-snp,local-verifier,maa",
+        Some("azure-snp,local-verifier,maa"),
+    ),
+    ("snp", "snp,local-verifier,maa", Some("snp,local-verifier,maa")),
+    ("verifier", "local-verifier,maa,service", None),
+    (
+        "all",
+        "azure-snp,snp,mock,local-verifier,maa,service",
+        Some("azure-snp,snp,mock,local-verifier,maa"),
+    ),
+];
+
+/// Crates a relying party or a verifier host builds (with their features):
+/// none may link libtss2 or the mock.
+const RELYING_PARTY_BUILDS: &[(&str, &str)] = &[
+    ("tee-attest-tpm", ""),
+    ("tee-attest-maa", ""),
+    ("tee-attest-policy", ""),
+    ("tee-attest-snp", ""),
+    ("tee-attest-azure", ""),
+    ("tee-attest-verifier", ""),
+    ("tee-attest", "local-verifier,maa"),
+    ("tee-attest-cli", "local-verifier,maa,service"),
+];
+
+/// The normal dependencies of `package` built with only `features`.
+fn normal_deps(package: &str, features: &str) -> Result<String> {
+    let mut c = cargo();
+    c.args(["tree", "-p", package, "--no-default-features"]);
+    if !features.is_empty() {
+        c.args(["--features", features]);
+    }
+    c.args(["-e", "normal", "--prefix", "none"]);
+    let out = c.output().map_err(|e| format!("cargo tree: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "cargo tree failed: {}",
+            "cargo tree -p {package} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let tree = String::from_utf8_lossy(&out.stdout);
-    if let Some(line) = tree.lines().find(|l| l.starts_with("tss-esapi")) {
-        return Err(format!(
-            "the relying-party build of tee-attest-tpm pulls {line}: it must not need libtss2"
-        ));
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A relying party or a verifier host builds without the TSS2 libraries
+/// and without the mock: checked with `cargo tree` for every such crate,
+/// and the verifier host's CLI is type-checked in that configuration.
+fn relying_party_build() -> Result {
+    for (package, features) in RELYING_PARTY_BUILDS {
+        let tree = normal_deps(package, features)?;
+        if let Some(line) = tree
+            .lines()
+            .find(|l| l.starts_with("tss-esapi") || l.starts_with("tee-attest-mock "))
+        {
+            return Err(format!(
+                "the relying-party build of {package} [{features}] pulls {line}: it must link \
+                 neither libtss2 nor the mock"
+            ));
+        }
     }
     let mut check = cargo();
-    check.args(["check", "-p", "tee-attest-tpm", "--no-default-features"]);
+    check.args([
+        "check",
+        "-p",
+        "tee-attest-cli",
+        "--no-default-features",
+        "--features",
+        "local-verifier,maa,service",
+    ]);
     run(check)?;
-    eprintln!("xtask: relying-party build of tee-attest-tpm needs no libtss2");
+    eprintln!(
+        "xtask: relying-party and verifier-host builds ({}) link neither libtss2 nor the mock",
+        RELYING_PARTY_BUILDS
+            .iter()
+            .map(|(p, _)| *p)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
+}
+
+/// The TEE `tee-attest detect` finds here (`auto`).
+fn detected_target() -> Result<String> {
+    let out = cargo()
+        .args(["run", "--quiet", "-p", "tee-attest-cli", "--", "detect"])
+        .output()
+        .map_err(|e| format!("running detect: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // `"tee": "azure-snp"` or `"tee": null` (no JSON parser in xtask).
+    let tee = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("\"tee\": "))
+        .map(|v| v.trim_end_matches(',').trim_matches('"').to_string())
+        .unwrap_or_else(|| "null".into());
+    if tee == "null" {
+        return Err(
+            "no TEE detected on this machine: name the target (--target-hw azure-snp, snp, \
+             verifier or all)"
+                .into(),
+        );
+    }
+    Ok(tee)
+}
+
+/// `build --target-hw T [--release]`.
+fn build(args: &[String]) -> Result {
+    let mut target = None;
+    let mut release = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--target-hw" => target = it.next().cloned(),
+            "--release" => release = true,
+            other => return Err(format!("build: unknown argument {other:?}\n{HELP}")),
+        }
+    }
+    let names: Vec<&str> = TARGETS.iter().map(|t| t.0).collect();
+    let Some(mut target) = target else {
+        return Err(format!(
+            "build needs --target-hw {}|auto",
+            names.join("|")
+        ));
+    };
+    if target == "auto" {
+        target = detected_target()?;
+        eprintln!("xtask: detected {target}");
+    }
+    let Some((_, cli_features, ffi_features)) = TARGETS.iter().find(|t| t.0 == target) else {
+        return Err(format!(
+            "unknown --target-hw {target:?}: expected {}|auto",
+            names.join("|")
+        ));
+    };
+    let profile = if release { "release" } else { "debug" };
+    let mut packages = vec![("tee-attest-cli", *cli_features)];
+    if let Some(f) = ffi_features {
+        packages.push(("tee-attest-ffi", f));
+    }
+    for (package, features) in &packages {
+        eprintln!("xtask: building {package} for {target} with features [{features}] ({profile})");
+        let mut c = cargo();
+        c.args(["build", "-p", package, "--no-default-features", "--features", features]);
+        if release {
+            c.arg("--release");
+        }
+        run(c)?;
+        let tree = normal_deps(package, features)?;
+        let links = |p: &str| tree.lines().any(|l| l.starts_with(p));
+        eprintln!(
+            "xtask: {package}: libtss2 {}, mock {}",
+            if links("tss-esapi") { "linked" } else { "not linked" },
+            if links("tee-attest-mock ") { "linked" } else { "not linked" },
+        );
+    }
+    let dir = root().join("target").join(profile);
+    println!("{}", dir.join("tee-attest").display());
+    if ffi_features.is_some() {
+        println!("{}", dir.join("libtee_attest.so").display());
+        println!("{}", dir.join("libtee_attest.a").display());
+    }
     Ok(())
 }
 

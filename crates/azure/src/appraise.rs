@@ -87,9 +87,14 @@ fn binding_holds(report_data: &[u8], var_data: &[u8]) -> bool {
 /// debuggable, the report comes from VMPL 0 (the HCL), and the HCL's VM
 /// configuration says secure boot and the vTPM are on.
 pub fn compliant(snp: &SnpVerified, vm_config: Option<&Value>) -> bool {
-    let claims = snp.maa_claims();
+    compliant_claims(snp.root, &snp.maa_claims(), vm_config)
+}
+
+/// [`compliant`] on the SNP claims already computed (the appraisal
+/// computes them once).
+fn compliant_claims(root: RootOrigin, claims: &Map<String, Value>, vm_config: Option<&Value>) -> bool {
     let flag = |k: &str| vm_config.and_then(|c| c.get(k)).and_then(Value::as_bool) == Some(true);
-    snp.root == RootOrigin::Amd
+    root == RootOrigin::Amd
         && claims.get("x-ms-sevsnpvm-is-debuggable") == Some(&Value::Bool(false))
         && claims.get("x-ms-sevsnpvm-vmpl") == Some(&json!(0))
         && flag("secure-boot")
@@ -210,7 +215,8 @@ pub fn appraise_azure_snp(
     }
 
     let vm_config = var_data.vm_configuration().cloned();
-    let compliant = compliant(&verified, vm_config.as_ref());
+    let snp_claims = verified.maa_claims();
+    let compliant = compliant_claims(verified.root, &snp_claims, vm_config.as_ref());
     let mock = verified.root != RootOrigin::Amd;
 
     let mut tee = Map::new();
@@ -232,7 +238,7 @@ pub fn appraise_azure_snp(
         runtime.insert("vm-configuration".into(), c.clone());
     }
     tee.insert("x-ms-runtime".into(), Value::Object(runtime));
-    tee.extend(verified.maa_claims());
+    tee.extend(snp_claims);
 
     let mut claims = Map::new();
     if let Some(sb) = secure_boot {
