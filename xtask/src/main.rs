@@ -265,7 +265,11 @@ const TARGETS: &[(&str, &str, Option<&str>)] = &[
         "azure-snp,local-verifier,maa",
         Some("azure-snp,local-verifier,maa"),
     ),
-    ("snp", "snp,local-verifier,maa", Some("snp,local-verifier,maa")),
+    (
+        "snp",
+        "snp,local-verifier,maa",
+        Some("snp,local-verifier,maa"),
+    ),
     ("verifier", "local-verifier,maa,service", None),
     (
         "all",
@@ -379,10 +383,7 @@ fn build(args: &[String]) -> Result {
     }
     let names: Vec<&str> = TARGETS.iter().map(|t| t.0).collect();
     let Some(mut target) = target else {
-        return Err(format!(
-            "build needs --target-hw {}|auto",
-            names.join("|")
-        ));
+        return Err(format!("build needs --target-hw {}|auto", names.join("|")));
     };
     if target == "auto" {
         target = detected_target()?;
@@ -402,7 +403,14 @@ fn build(args: &[String]) -> Result {
     for (package, features) in &packages {
         eprintln!("xtask: building {package} for {target} with features [{features}] ({profile})");
         let mut c = cargo();
-        c.args(["build", "-p", package, "--no-default-features", "--features", features]);
+        c.args([
+            "build",
+            "-p",
+            package,
+            "--no-default-features",
+            "--features",
+            features,
+        ]);
         if release {
             c.arg("--release");
         }
@@ -411,8 +419,16 @@ fn build(args: &[String]) -> Result {
         let links = |p: &str| tree.lines().any(|l| l.starts_with(p));
         eprintln!(
             "xtask: {package}: libtss2 {}, mock {}",
-            if links("tss-esapi") { "linked" } else { "not linked" },
-            if links("tee-attest-mock ") { "linked" } else { "not linked" },
+            if links("tss-esapi") {
+                "linked"
+            } else {
+                "not linked"
+            },
+            if links("tee-attest-mock ") {
+                "linked"
+            } else {
+                "not linked"
+            },
         );
     }
     let dir = root().join("target").join(profile);
@@ -554,6 +570,16 @@ const FUZZ_RUSTFLAGS: &str = "-Cpasses=sancov-module \
     -Cllvm-args=-sanitizer-coverage-trace-compares \
     --cfg fuzzing";
 
+/// [`FUZZ_RUSTFLAGS`], plus `TEE_ATTEST_FUZZ_EXTRA_RUSTFLAGS` (for instance
+/// `-Zsanitizer=address`, which the `RUSTC_BOOTSTRAP=1` of the build allows
+/// on the stable toolchain).
+fn fuzz_rustflags() -> String {
+    match std::env::var("TEE_ATTEST_FUZZ_EXTRA_RUSTFLAGS") {
+        Ok(extra) if !extra.trim().is_empty() => format!("{FUZZ_RUSTFLAGS} {}", extra.trim()),
+        _ => FUZZ_RUSTFLAGS.to_string(),
+    }
+}
+
 /// The dictionary of each target (fuzz/dict/), if any.
 fn fuzz_dict(target: &str) -> Option<&'static str> {
     Some(match target {
@@ -670,7 +696,7 @@ fn fuzz(args: &[String]) -> Result {
         .current_dir(root().join("fuzz"))
         .env("CARGO_TARGET_DIR", &target_dir)
         .env("RUSTC_BOOTSTRAP", "1")
-        .env("RUSTFLAGS", FUZZ_RUSTFLAGS)
+        .env("RUSTFLAGS", fuzz_rustflags())
         .args(["build", "--release", "--target", &triple])
         .args(["-p", "tee-attest-fuzz"]);
     match &a.target {

@@ -92,7 +92,11 @@ pub fn compliant(snp: &SnpVerified, vm_config: Option<&Value>) -> bool {
 
 /// [`compliant`] on the SNP claims already computed (the appraisal
 /// computes them once).
-fn compliant_claims(root: RootOrigin, claims: &Map<String, Value>, vm_config: Option<&Value>) -> bool {
+fn compliant_claims(
+    root: RootOrigin,
+    claims: &Map<String, Value>,
+    vm_config: Option<&Value>,
+) -> bool {
     let flag = |k: &str| vm_config.and_then(|c| c.get(k)).and_then(Value::as_bool) == Some(true);
     root == RootOrigin::Amd
         && claims.get("x-ms-sevsnpvm-is-debuggable") == Some(&Value::Bool(false))

@@ -401,3 +401,27 @@ fn microsoft_style_evidence_verifies() {
     );
     assert_eq!(t.nonce(), Some("ms-nonce"));
 }
+
+/// The verifier appraises only the evidence types it has appraisers for,
+/// and says which type it refused and which it takes.
+#[test]
+fn unknown_evidence_types_are_refused_by_name() {
+    let cfg = LocalVerifierConfig::new("https://127.0.0.1:8443").with_appraiser(
+        std::sync::Arc::new(tee_attest_snp::SevSnpVmAppraiser::with_extra_roots(&[]).unwrap()),
+    );
+    let v = LocalVerifier::new(cfg, signer()).unwrap();
+    assert_eq!(v.attestation_types(), vec!["SevSnpVm"]);
+    let err = v
+        .attest(&fixture().evidence, &VerifyOptions::default())
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidInputParameter);
+    assert!(err.message().contains("AzureGuest/SevSnp"), "{err}");
+    assert!(err.message().contains("appraises SevSnpVm"), "{err}");
+    // Its policies are per appraised type: another type's is refused.
+    assert_eq!(
+        v.set_policy_for("AzureGuest", tee_attest_verifier::DEFAULT_POLICY)
+            .unwrap_err()
+            .code(),
+        ErrorCode::InvalidInputParameter
+    );
+}
