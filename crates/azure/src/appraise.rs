@@ -13,6 +13,7 @@
 //! | `nonce` | the evidence's nonce is the one the caller expects |
 //! | `nonce.binding` | the nonce the quote binds is the client payload's (or its SHA-256) |
 //! | `tcg.parse`, `tcg.replay` | the event log parses and replays to the quoted PCRs |
+//! | `tcg.event-digest` | the SecureBoot event's data hashes to its measured digest (it becomes the `secureboot` claim) |
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
@@ -215,7 +216,9 @@ pub fn appraise_azure_snp(
                 format!("the event log measures PCR {pcr}, which the quote does not cover"),
             ));
         }
-        secure_boot = log.secure_boot();
+        secure_boot = log
+            .secure_boot()
+            .map_err(|e| check("tcg.event-digest", e.to_string()))?;
     }
 
     let vm_config = var_data.vm_configuration().cloned();

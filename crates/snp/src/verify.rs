@@ -171,19 +171,40 @@ impl SnpVerifier {
         let report = AttestationReport::from_bytes(report)?;
         let at = opts.at.unwrap_or_else(|| self.clock.now());
         if let Some(chain) = self.cached(certs, at) {
-            // CRLs may come among the certificates: they are checked on the
-            // warm path too.
+            // The warm path holds only when everything else that came with
+            // the report is the validated chain itself (byte for byte), a
+            // trust anchor, or a CRL (checked on this path too). Anything
+            // else — another ASK or ARK, a damaged one — takes the full
+            // check, so that an appraiser that saw this VCEK before decides
+            // as a fresh one would.
             let mut crl = CrlStatusInput::from_opts(opts);
+            let mut warm = true;
             for der in certs {
-                if der.as_slice() == chain.leaf.der() || self.anchors.known(der).is_some() {
+                if der.as_slice() == chain.leaf.der()
+                    || der.as_slice() == chain.intermediate.der()
+                    || der.as_slice() == chain.ark.der()
+                    || self.anchors.known(der).is_some()
+                {
                     continue;
                 }
                 let mut extra = CertBundle::new();
-                if extra.add_any(der, "certificate").is_ok() {
-                    crl.crls.extend(extra.crls);
+                match extra.add_any(der, "certificate") {
+                    Ok(_)
+                        if extra.leaves.is_empty()
+                            && extra.intermediates.is_empty()
+                            && extra.roots.is_empty() =>
+                    {
+                        crl.crls.extend(extra.crls)
+                    }
+                    _ => {
+                        warm = false;
+                        break;
+                    }
                 }
             }
-            return self.finish(report, &chain, crl, opts, at, true);
+            if warm {
+                return self.finish(report, &chain, crl, opts, at, true);
+            }
         }
         let mut bundle = CertBundle::new();
         for der in certs {

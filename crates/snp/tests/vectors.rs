@@ -408,3 +408,38 @@ fn a_crl_at_hand_is_checked_and_a_forged_one_refused() {
         .unwrap_err();
     assert_eq!(err.check(), Some(Check::Crl), "{err}");
 }
+
+/// A verifier whose cache already holds a VCEK's validated chain decides
+/// as a fresh one would when other certificates come with the report: a
+/// damaged ASK or ARK is refused, not skipped because the VCEK is known
+/// (found by the conformance suite).
+#[test]
+fn a_warm_cache_does_not_skip_damaged_certificates_sent_with_the_report() {
+    let report = hex_vector("snp-milan/report.hex");
+    let vcek = vector("snp-milan/vcek.der");
+    let ask_ark = pem("snp-milan/ask-ark.pem");
+    let opts = SnpOptions::at(t(NOW_2025));
+    let warm = SnpVerifier::new(TrustAnchors::amd());
+    let mut chain = vec![vcek.clone()];
+    chain.extend(ask_ark.iter().cloned());
+    warm.verify(&report, &chain, &opts).unwrap();
+    // The same chain again, and the VCEK alone: the warm path.
+    warm.verify(&report, &chain, &opts).unwrap();
+    warm.verify(&report, &[vcek.clone()], &opts).unwrap();
+    for (which, pos) in [(1usize, 15usize), (1, 400), (2, 15), (2, 900)] {
+        let mut damaged = chain.clone();
+        let cert = &mut damaged[which];
+        let p = pos.min(cert.len() - 1);
+        cert[p] ^= 0x01;
+        let fresh = verifier().verify(&report, &damaged, &opts);
+        let cached = warm.verify(&report, &damaged, &opts);
+        assert!(
+            fresh.is_err(),
+            "a fresh verifier refuses cert {which} flipped at {p}"
+        );
+        assert!(
+            cached.is_err(),
+            "a warm verifier must refuse cert {which} flipped at {p} as a fresh one does"
+        );
+    }
+}

@@ -4,8 +4,13 @@
 //! `../shared/testvectors` (see its `PROVENANCE.md`); the environment
 //! variable `TEE_ATTEST_VECTORS` points elsewhere. They are read in place and
 //! never copied into the repository. A missing vector fails the test loudly.
+//!
+//! [`conformance`]: the suite every TEE backend and appraiser runs (wrong
+//! nonce, truncated evidence, each signed region flipped, untrusted roots,
+//! device gone).
 #![forbid(unsafe_code)]
 
+pub mod conformance;
 pub mod oidc;
 pub mod pki;
 

@@ -191,14 +191,38 @@ impl EventLog {
 
     /// The measured value of the UEFI `SecureBoot` variable: `Some(true)`
     /// when it was measured as 1, `None` when the log has no such event.
-    pub fn secure_boot(&self) -> Option<bool> {
-        self.events
-            .iter()
-            .filter(|e| e.event_type == EV_EFI_VARIABLE_DRIVER_CONFIG)
-            .find_map(|e| {
-                let (name, data) = uefi_variable(&e.data)?;
-                (name == "SecureBoot").then(|| data.first() == Some(&1))
-            })
+    ///
+    /// Only what was measured counts: the event's SHA-256 digest (which the
+    /// replay checks against the quoted PCRs) must be the hash of its data
+    /// (`UEFI_VARIABLE_DATA`, as the TCG PC Client spec measures it). An
+    /// event whose data does not hash to its digest is an error naming it:
+    /// its data was changed after measurement, and it must not become a
+    /// claim.
+    pub fn secure_boot(&self) -> Result<Option<bool>, TpmError> {
+        for (i, e) in self.events.iter().enumerate() {
+            if e.event_type != EV_EFI_VARIABLE_DRIVER_CONFIG {
+                continue;
+            }
+            let Some((name, data)) = uefi_variable(&e.data) else {
+                continue;
+            };
+            if name != "SecureBoot" {
+                continue;
+            }
+            let measured = digest::digest(&digest::SHA256, &e.data);
+            if e.sha256.as_ref().map(|d| d.as_slice()) != Some(measured.as_ref()) {
+                return Err(TpmError::Malformed {
+                    structure: "TCG event log",
+                    field: "SecureBoot event data",
+                    offset: i,
+                    reason: format!(
+                        "event {i}'s data does not hash to its measured SHA-256 digest"
+                    ),
+                });
+            }
+            return Ok(Some(data.first() == Some(&1)));
+        }
+        Ok(None)
     }
 }
 
@@ -293,7 +317,7 @@ mod tests {
         b.event(7, EV_SEPARATOR, &[0; 4]);
         let log = EventLog::parse(&b.build()).unwrap();
         assert_eq!(log.events.len(), 3);
-        assert_eq!(log.secure_boot(), Some(true));
+        assert_eq!(log.secure_boot().unwrap(), Some(true));
         let pcrs = log.replay_sha256().unwrap();
         let ext = |pcr: [u8; 32], d: &[u8]| {
             let mut c = digest::Context::new(&digest::SHA256);
@@ -308,15 +332,33 @@ mod tests {
         let mut off = EventLogBuilder::new();
         off.secure_boot(false);
         assert_eq!(
-            EventLog::parse(&off.build()).unwrap().secure_boot(),
+            EventLog::parse(&off.build())
+                .unwrap()
+                .secure_boot()
+                .unwrap(),
             Some(false)
         );
         assert_eq!(
             EventLog::parse(&EventLogBuilder::new().build())
                 .unwrap()
-                .secure_boot(),
+                .secure_boot()
+                .unwrap(),
             None
         );
+
+        // Data changed after measurement (the digest, which the replay
+        // checks, still says "on"): refused, never read as a claim.
+        let mut tampered = EventLog::parse(&b.build()).unwrap();
+        let sb = tampered
+            .events
+            .iter_mut()
+            .find(|e| e.event_type == EV_EFI_VARIABLE_DRIVER_CONFIG)
+            .unwrap();
+        let last = sb.data.len() - 1;
+        sb.data[last] ^= 0x01;
+        assert!(tampered.replay_sha256().is_ok(), "the digests still replay");
+        let err = tampered.secure_boot().unwrap_err();
+        assert!(err.to_string().contains("does not hash"), "{err}");
     }
 
     #[test]
