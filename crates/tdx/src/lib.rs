@@ -1,0 +1,33 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
+
+mod bytes;
+pub mod ccel;
+mod claims;
+pub mod collateral;
+mod error;
+pub mod pki;
+pub mod qe_identity;
+pub mod quote;
+pub mod status;
+pub mod tcb_info;
+pub mod tdreport;
+pub mod verify;
+
+pub use claims::{claims_json, TDX_EAT_PROFILE};
+pub use collateral::{
+    Collateral, CollateralChain, CollateralRequest, CollateralSource, SignedJson,
+};
+pub use error::{Check, TdxError};
+pub use quote::{
+    CertificationData, EnclaveReport, QeReportCertification, Quote, QuoteBody, QuoteHeader,
+    SignatureData, TdAttributes, TdReport10, TdReport15,
+};
+pub use status::TcbStatus;
+pub use tdreport::TdReport;
+pub use tee_attest_snp::{parse_rfc3339, Clock, FixedClock, SystemClock};
+pub use verify::{
+    apply_policy, check_platform, evaluate_tcb, CollateralHashes, DcapVerifier, PckFacts, Policy,
+    PreparedCollateral, Revocation, TcbEvaluation, Verdict, VerifyOptions,
+};
