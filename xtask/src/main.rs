@@ -11,6 +11,7 @@
 //! cargo xtask gen-vectors [--check]   the repository's own mock vectors
 //! cargo xtask bench-serve     a bounded load run of `serve` on loopback
 //! cargo xtask ci        lint, then test
+//! cargo xtask contract  Schemathesis against `serve` on loopback (the end of `test`)
 //! cargo xtask fuzz [--target T] [--secs N] [--replay] [--reseed]
 //!                       the libFuzzer targets of fuzz/ (docs/FUZZING.md)
 //! ```
@@ -52,8 +53,14 @@ fn main() -> ExitCode {
     };
     let result = match cmd {
         // Each task installs only what it needs, and says so first.
-        "deps" => deps().and_then(|()| deny_tool()).and_then(|()| sdk_venv()),
-        "test" => deps().and_then(|()| sdk_venv()).and_then(|()| test(rest)),
+        "deps" => deps()
+            .and_then(|()| deny_tool())
+            .and_then(|()| sdk_venv())
+            .and_then(|()| schemathesis_venv()),
+        "test" => deps()
+            .and_then(|()| sdk_venv())
+            .and_then(|()| schemathesis_venv())
+            .and_then(|()| test(rest)),
         "lint" => deps().and_then(|()| deny_tool()).and_then(|()| lint()),
         "demo" => deps().and_then(|()| demo(rest)),
         "detect" => run_cli(&["detect"]),
@@ -65,10 +72,17 @@ fn main() -> ExitCode {
             run(c)
         }),
         "fuzz" => fuzz(rest),
+        "contract" => schemathesis_venv().and_then(|()| {
+            let mut build = cargo();
+            build.args(["build", "-p", "tee-attest-cli", "--bin", "tee-attest"]);
+            run(build)?;
+            contract()
+        }),
         "build" => deps().and_then(|()| build(rest)),
         "ci" => deps()
             .and_then(|()| deny_tool())
             .and_then(|()| sdk_venv())
+            .and_then(|()| schemathesis_venv())
             .and_then(|()| lint())
             .and_then(|()| test(rest)),
         "help" | "--help" | "-h" => {
@@ -88,10 +102,11 @@ fn main() -> ExitCode {
 
 const HELP: &str = "\
 usage: cargo xtask <task>
-  deps     check (and, as root, install) system packages, cargo-deny and the
-           Python SDK venv of the interoperability tests (each task below
-           installs only what it needs)
-  test     deps, then every test of the workspace, real-hardware vectors included
+  deps     check (and, as root, install) system packages, cargo-deny, the
+           Python SDK venv of the interoperability tests and Schemathesis's
+           venv (each task below installs only what it needs)
+  test     deps, then every test of the workspace, real-hardware vectors
+           included, then Schemathesis against `serve` on loopback
   lint     cargo fmt --check, cargo clippy --all-targets -D warnings, cargo deny check
   demo     the main job on the embedded default: mock vTPM (swtpm) + verification
   detect   which compiled-in TEE backends recognise this machine, as JSON
@@ -107,6 +122,8 @@ usage: cargo xtask <task>
   bench-serve
            a bounded load run of `serve` on loopback (1, 16, 64 clients)
   ci       lint, then test
+  contract Schemathesis against `serve` on loopback, alone (the last step
+           of `test`; docs/VERIFIER.md, section The contract)
   fuzz [--target T] [--secs N] [--replay] [--reseed]
            build the fuzz targets of fuzz/ (stable toolchain, sanitizer
            coverage, no ASan), write the seed corpora if missing (--reseed:
@@ -254,7 +271,275 @@ fn test(extra: &[String]) -> Result {
     run(b)?;
     gen_vectors(&["--check".to_string()])?;
     ffi_header(true)?;
-    relying_party_build()
+    relying_party_build()?;
+    // `serve` as `cargo test --workspace` just built it (target/debug).
+    contract()
+}
+
+// ---------------------------------------------------------------------------
+// contract: Schemathesis against `serve` (docs/VERIFIER.md, "The contract")
+// ---------------------------------------------------------------------------
+
+/// Schemathesis, pinned: the property-based client that checks `serve`
+/// against its OpenAPI document (`GET /openapi.json`).
+const SCHEMATHESIS_REQUIREMENTS: &[&str] = &["schemathesis==4.32.5"];
+
+/// Schemathesis in `target/schemathesis-venv`: a venv of its own, so that
+/// its dependencies and the SDK's (`target/sdk-venv`) never constrain
+/// each other.
+fn schemathesis_venv() -> Result {
+    let venv = root().join("target/schemathesis-venv");
+    let st = venv.join("bin/st");
+    let st_s = st.display().to_string();
+    let wanted = SCHEMATHESIS_REQUIREMENTS[0].trim_start_matches("schemathesis==");
+    if Command::new(&st_s)
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains(wanted))
+        .unwrap_or(false)
+    {
+        return Ok(());
+    }
+    eprintln!(
+        "xtask: installing Schemathesis {wanted} into {} for the service contract",
+        venv.display()
+    );
+    if !venv.join("bin/python3").exists() {
+        let mut mk = Command::new("python3");
+        mk.args(["-m", "venv"]).arg(&venv);
+        run(mk).map_err(|e| format!("{e}\n(python3 with the venv module is needed)"))?;
+    }
+    let mut pip = Command::new(venv.join("bin/python3"));
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+    ])
+    .args(SCHEMATHESIS_REQUIREMENTS);
+    run(pip)
+}
+
+/// Schemathesis's configuration for the runs: every check, and
+/// - 503 is not a failure of `not_a_server_error`: the design answers 503
+///   (with `Retry-After`, which the contract requires and
+///   `response_headers_conformance` checks) when a bearer token cannot be
+///   checked because the administrators' issuer is unreachable, and when a
+///   request outlives 30 s. Any other 5xx fails.
+/// - `positive_data_acceptance` is off for the five operations whose
+///   bodies are evidence, a policy, a JWS or a token: what makes them
+///   acceptable (a signature, a chain to AMD, a policy that parses) is not
+///   something a schema can say, so schema-valid bodies are rightly
+///   refused (400). Every other check runs on them.
+const SCHEMATHESIS_CONFIG: &str = r#"# Written by `cargo xtask test` (xtask/src/main.rs, contract()).
+[checks]
+enabled = true
+
+[checks.not_a_server_error]
+expected-statuses = ["2xx", "3xx", "4xx", "503"]
+
+[[operations]]
+include-operation-id = ["attest", "setPolicy", "resetPolicy", "releaseKey", "releaseKeyVersion"]
+checks.positive_data_acceptance.enabled = false
+"#;
+
+/// Examples per operation and phase (`--max-examples`), unless
+/// `TEE_ATTEST_SCHEMATHESIS_EXAMPLES` says otherwise.
+const SCHEMATHESIS_EXAMPLES: u32 = 50;
+/// The longest one Schemathesis run may take before it counts as failed.
+const SCHEMATHESIS_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// A free port on 127.0.0.1 (bound, then released).
+fn free_loopback_port() -> Result<u16> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("finding a free loopback port: {e}"))
+}
+
+/// base64url without padding (the bearer run's token).
+fn b64url(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(char::from(A[(n >> (18 - 6 * i) & 63) as usize]));
+        }
+    }
+    out
+}
+
+/// `tee-attest serve` on loopback until dropped (killed by its pid).
+struct Served(std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The service's contract: Schemathesis against `tee-attest serve` on
+/// 127.0.0.1, three runs — `--insecure-admin` (writes reachable), no
+/// administration (writes refused: 403), and the bearer model with an
+/// unreachable issuer (every guarded operation: 401 without a token, the
+/// intended 503 with one) — each with a bounded number of examples per
+/// operation and a deadline. Every response must match the document; no
+/// 5xx but the intended 503s.
+fn contract() -> Result {
+    let started = std::time::Instant::now();
+    let exe = root().join("target/debug/tee-attest");
+    if !exe.exists() {
+        return Err(format!("{} is not built", exe.display()));
+    }
+    let st = root().join("target/schemathesis-venv/bin/st");
+    let examples = std::env::var("TEE_ATTEST_SCHEMATHESIS_EXAMPLES")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(SCHEMATHESIS_EXAMPLES);
+    let work = root().join("target/tmp/schemathesis");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    let config = work.join("schemathesis.toml");
+    std::fs::write(&config, SCHEMATHESIS_CONFIG)
+        .map_err(|e| format!("{}: {e}", config.display()))?;
+
+    let issuer_port = free_loopback_port()?;
+    let issuer = format!("http://127.0.0.1:{issuer_port}");
+    // A token shaped as the bearer model wants (RS256, a kid), for a key the
+    // unreachable issuer cannot provide: the service answers 503.
+    let token = format!(
+        "{}.{}.AAAA",
+        b64url(br#"{"alg":"RS256","kid":"unreachable","typ":"JWT"}"#),
+        b64url(
+            format!(
+                r#"{{"iss":"{issuer}","aud":"api://tee-attest-contract","exp":4102444800,"roles":["Admin"]}}"#
+            )
+            .as_bytes()
+        )
+    );
+    let runs: [(&str, Vec<String>, Vec<String>); 3] = [
+        ("insecure-admin", vec!["--insecure-admin".into()], vec![]),
+        ("no-admin", vec![], vec![]),
+        (
+            "bearer-unreachable-issuer",
+            [
+                "--admin-issuer",
+                &issuer,
+                "--admin-audience",
+                "api://tee-attest-contract",
+                "--admin-role",
+                "Admin",
+                "--admin-read-auth",
+                "--attest-auth",
+                "bearer",
+            ]
+            .map(String::from)
+            .to_vec(),
+            vec!["-H".into(), format!("Authorization: Bearer {token}")],
+        ),
+    ];
+    let mut failures = Vec::new();
+    let mut timings = Vec::new();
+    for (name, serve_args, st_args) in runs {
+        let t = std::time::Instant::now();
+        let dir = work.join(name);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let port = free_loopback_port()?;
+        let log = std::fs::File::create(dir.join("serve.log"))
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        let served = Served(
+            Command::new(&exe)
+                .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+                .arg("--data-dir")
+                .arg(dir.join("data"))
+                .args(&serve_args)
+                // The key release's KEK: a file in the run's data directory.
+                .env_remove("TEE_ATTEST_KEK")
+                .stdout(std::process::Stdio::null())
+                .stderr(log)
+                .spawn()
+                .map_err(|e| format!("{}: {e}", exe.display()))?,
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if std::time::Instant::now() > deadline {
+                return Err(format!(
+                    "contract {name}: serve did not listen on 127.0.0.1:{port} (see {})",
+                    dir.join("serve.log").display()
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let mut c = Command::new(&st);
+        c.current_dir(&dir)
+            .arg("--no-color")
+            .arg("--config-file")
+            .arg(&config)
+            .arg("run")
+            .arg(format!("http://127.0.0.1:{port}/openapi.json"))
+            .args(["--max-examples", &examples.to_string()])
+            .args(["--max-failures", "50", "--request-timeout", "40"])
+            .args(&st_args)
+            .arg("--report")
+            .arg("junit")
+            .arg("--report-dir")
+            .arg(dir.join("report"));
+        if let Ok(seed) = std::env::var("TEE_ATTEST_SCHEMATHESIS_SEED") {
+            c.args(["--seed", &seed]);
+        }
+        eprintln!(
+            "xtask: contract {name}: schemathesis against serve on 127.0.0.1:{port} \
+             ({examples} examples per operation)"
+        );
+        let mut child = c
+            .spawn()
+            .map_err(|e| format!("{}: {e} (run `cargo xtask deps`)", st.display()))?;
+        let status = loop {
+            if let Some(s) = child.try_wait().map_err(|e| format!("schemathesis: {e}"))? {
+                break Some(s);
+            }
+            if t.elapsed() > SCHEMATHESIS_DEADLINE {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        };
+        drop(served);
+        let secs = t.elapsed().as_secs_f64();
+        timings.push(format!("{name} {secs:.0} s"));
+        match status {
+            Some(s) if s.success() => {}
+            Some(s) => failures.push(format!(
+                "{name} ({s}; serve's log: {})",
+                dir.join("serve.log").display()
+            )),
+            None => failures.push(format!(
+                "{name} (still running after {} s)",
+                SCHEMATHESIS_DEADLINE.as_secs()
+            )),
+        }
+    }
+    eprintln!(
+        "xtask: contract: {} in {:.0} s ({})",
+        if failures.is_empty() { "ok" } else { "FAILED" },
+        started.elapsed().as_secs_f64(),
+        timings.join(", ")
+    );
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the service does not keep its contract: {}",
+            failures.join("; ")
+        ))
+    }
 }
 
 /// What each `--target-hw` builds: the CLI's features, and the C

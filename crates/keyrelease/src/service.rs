@@ -6,6 +6,9 @@
 //! | `POST /keys/{name}/{version}/release` | release that version |
 //! | `GET /keyrelease/certs` | the JWKS that verifies release responses |
 //!
+//! The routes and their OpenAPI description come from one table ([`api`];
+//! `tee_attest_verifier::service::openapi`).
+//!
 //! The body is `{"target": TOKEN, "nonce": …, "enc": ENC}` (`enc` defaults
 //! to `CKM_RSA_AES_KEY_WRAP`); `api-version` is accepted and echoed. The
 //! answer is `{"value": JWS}` whose payload is
@@ -28,11 +31,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -40,7 +41,10 @@ use serde_json::{json, Map, Value};
 use tee_attest_core::{AttestationToken, KeyBroker, KeyReleaseRequest, ReleasedKey};
 use tee_attest_maa::TokenValidator;
 use tee_attest_policy::ReleasePolicy;
+use tee_attest_verifier::service::openapi::{ErrorBody, Jwks, PathParams, RequestBody};
+use tee_attest_verifier::service::{Api, Routes};
 use tee_attest_verifier::TokenSigner;
+use utoipa::ToSchema;
 
 use crate::error::{KeyReleaseError, Result};
 use crate::store::{AuditRecord, KeyInfo, KeySpec, KeyStore};
@@ -332,12 +336,65 @@ impl IntoResponse for ApiError {
         } else {
             self.0.to_string()
         };
-        (
-            status,
-            Json(json!({"error": {"code": code, "message": message}})),
-        )
-            .into_response()
+        ErrorBody::response(status, code, message)
     }
+}
+
+/// The body of a release request (a schema: [`parse_body`] reads the
+/// bytes).
+#[derive(Debug, Clone, ToSchema)]
+#[allow(dead_code)]
+pub struct ReleaseRequestBody {
+    /// The attestation token (a JWT this service's verifier issued).
+    #[schema(min_length = 1)]
+    pub target: String,
+    /// The wrapping algorithm (default `CKM_RSA_AES_KEY_WRAP`).
+    pub enc: Option<EncName>,
+    /// A nonce echoed in the response; each is accepted once per key.
+    #[schema(min_length = 1, max_length = 1024)]
+    pub nonce: Option<String>,
+}
+
+/// The wrapping algorithms (`enc`), as [`Enc::name`] spells them.
+#[derive(Debug, Clone, Copy, ToSchema)]
+#[allow(dead_code, non_camel_case_types, clippy::upper_case_acronyms)]
+pub enum EncName {
+    /// RSA-OAEP-SHA1 + AES-KWP.
+    CKM_RSA_AES_KEY_WRAP,
+    /// RSA-OAEP-SHA256 + AES-KWP.
+    RSA_AES_KEY_WRAP_256,
+    /// RSA-OAEP-SHA384 + AES-KWP.
+    RSA_AES_KEY_WRAP_384,
+}
+
+/// `{"value": JWS}`: the signed release response.
+#[derive(Debug, Clone, ToSchema)]
+pub struct ReleaseResponse {
+    /// A JWS (RS256, `x5c`) of `{"request": {...}, "response": {"key":
+    /// {"key": JWK with key_hsm, "attributes", "release_policy"}}}`.
+    pub value: String,
+}
+
+/// `api-version`: echoed in the response (default 7.4).
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct KeyVaultApiVersion {
+    /// Key Vault's API version, e.g. `7.4`.
+    #[param(rename = "api-version")]
+    pub api_version: Option<String>,
+}
+
+/// The query, as a map; one that does not decode is a 400.
+fn query_map(
+    q: std::result::Result<
+        Query<HashMap<String, String>>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> Result<HashMap<String, String>> {
+    q.map(|Query(q)| q).map_err(|e| {
+        KeyReleaseError::InvalidInput(format!("the query does not decode: {}", e.body_text()))
+    })
 }
 
 fn parse_body(body: &[u8]) -> Result<(String, Option<String>, Option<String>)> {
@@ -364,14 +421,14 @@ async fn handle(
     name: String,
     version: Option<String>,
     query: HashMap<String, String>,
-    body: Bytes,
+    body: &[u8],
 ) -> Response {
     let mut req = ReleaseRequest::new(name, String::new());
     req.version = version;
     req.api_version = query
         .get("api-version")
         .map(|v| v.chars().take(32).collect());
-    match parse_body(&body) {
+    match parse_body(body) {
         Ok((target, enc, nonce)) => {
             req.target = target;
             req.enc = enc;
@@ -393,46 +450,149 @@ async fn handle(
     }
 }
 
+/// `POST /keys/{name}/release`.
+#[utoipa::path(
+    post,
+    path = "/keys/{name}/release",
+    operation_id = "releaseKey",
+    tag = "keys",
+    summary = "Release the current version of a key to an attested holder",
+    params(
+        ("name" = String, Path, min_length = 1, description = "The key's name."),
+        KeyVaultApiVersion,
+    ),
+    request_body(content = ReleaseRequestBody, content_type = "application/json",
+        description = "The attestation token, and optionally the wrapping algorithm and a \
+            nonce."),
+    responses(
+        (status = 200, description = "The key, wrapped to the token's \
+            `TpmEphemeralEncryptionKey`, in a signed response.", body = ReleaseResponse),
+        (status = 400, description = "`BadParameter`: a malformed body, an unknown `enc`, a \
+            nonce out of bounds, or a token that does not validate (signature, issuer, \
+            expiry, mock evidence) or carries no usable ephemeral key.", body = ErrorBody),
+        (status = 403, description = "`Forbidden`: the key's release policy does not hold \
+            for the token's claims, or the nonce was used before for this key.",
+            body = ErrorBody),
+        (status = 404, description = "`KeyNotFound`: no such key (checked after the token).",
+            body = ErrorBody),
+        (status = 413, description = "The body is larger than 1 MiB + 4 KiB.",
+            body = ErrorBody),
+        (status = 500, description = "`InternalError` (the store, the audit or the wrapping \
+            failed; the log says which).", body = ErrorBody),
+    )
+)]
 async fn release_current(
     State(s): State<Arc<ReleaseState>>,
-    UrlPath(name): UrlPath<String>,
-    Query(q): Query<HashMap<String, String>>,
-    body: Bytes,
+    PathParams(name): PathParams<String>,
+    q: std::result::Result<
+        Query<HashMap<String, String>>,
+        axum::extract::rejection::QueryRejection,
+    >,
+    RequestBody(body): RequestBody,
 ) -> Response {
-    handle(s, name, None, q, body).await
+    match query_map(q) {
+        Ok(q) => handle(s, name, None, q, &body).await,
+        Err(e) => ApiError(e).into_response(),
+    }
 }
 
+/// `POST /keys/{name}/{version}/release`.
+#[utoipa::path(
+    post,
+    path = "/keys/{name}/{version}/release",
+    operation_id = "releaseKeyVersion",
+    tag = "keys",
+    summary = "Release one version of a key to an attested holder",
+    params(
+        ("name" = String, Path, min_length = 1, description = "The key's name."),
+        ("version" = String, Path, min_length = 1,
+            description = "The version (a number; any other is not found)."),
+        KeyVaultApiVersion,
+    ),
+    request_body(content = ReleaseRequestBody, content_type = "application/json",
+        description = "The attestation token, and optionally the wrapping algorithm and a \
+            nonce."),
+    responses(
+        (status = 200, description = "That version of the key, wrapped to the token's \
+            `TpmEphemeralEncryptionKey`, in a signed response.", body = ReleaseResponse),
+        (status = 400, description = "`BadParameter`: a malformed body, an unknown `enc`, a \
+            nonce out of bounds, or a token that does not validate or carries no usable \
+            ephemeral key.", body = ErrorBody),
+        (status = 403, description = "`Forbidden`: the release policy does not hold, or the \
+            nonce was used before for this key.", body = ErrorBody),
+        (status = 404, description = "`KeyNotFound`: no such key or version (checked after \
+            the token).", body = ErrorBody),
+        (status = 413, description = "The body is larger than 1 MiB + 4 KiB.",
+            body = ErrorBody),
+        (status = 500, description = "`InternalError` (the store, the audit or the wrapping \
+            failed; the log says which).", body = ErrorBody),
+    )
+)]
 async fn release_version(
     State(s): State<Arc<ReleaseState>>,
-    UrlPath((name, version)): UrlPath<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
-    body: Bytes,
+    PathParams((name, version)): PathParams<(String, String)>,
+    q: std::result::Result<
+        Query<HashMap<String, String>>,
+        axum::extract::rejection::QueryRejection,
+    >,
+    RequestBody(body): RequestBody,
 ) -> Response {
-    handle(s, name, Some(version), q, body).await
+    match query_map(q) {
+        Ok(q) => handle(s, name, Some(version), q, &body).await,
+        Err(e) => ApiError(e).into_response(),
+    }
 }
 
+/// `GET /keyrelease/certs`.
+#[utoipa::path(
+    get,
+    path = "/keyrelease/certs",
+    operation_id = "getKeyReleaseSigningCertificates",
+    tag = "keys",
+    summary = "The keys that verify release responses (JWKS)",
+    responses(
+        (status = 200, description = "The keys that sign release responses, with `x5c`.",
+            body = Jwks),
+    )
+)]
 async fn certs(State(s): State<Arc<ReleaseState>>) -> Json<Value> {
     Json(s.jwks())
+}
+
+/// The components and tags of the key release's document.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    components(schemas(ReleaseRequestBody, EncName, ReleaseResponse)),
+    tags((name = "keys", description = "Secure Key Release, shaped like Azure Key Vault's."))
+)]
+struct ReleaseDoc;
+
+/// The release service's routes and their OpenAPI description, built from
+/// one table (each handler at the method and path its `#[utoipa::path]`
+/// names): merge into the verifier's ([`Api::merge`]).
+pub fn api(state: Arc<ReleaseState>) -> Api {
+    Routes::new(<ReleaseDoc as utoipa::OpenApi>::openapi())
+        .operation::<__path_release_current, _, _>(release_current)
+        .operation::<__path_release_version, _, _>(release_version)
+        .operation::<__path_certs, _, _>(certs)
+        .body_limit(BODY_LIMIT)
+        .with_state(state)
 }
 
 /// The release service's routes, with their state applied: merge them into
 /// another router (`verifier_router.merge(router(state))`) or serve alone.
 pub fn router(state: Arc<ReleaseState>) -> Router {
-    Router::new()
-        .route("/keys/{name}/release", post(release_current))
-        .route("/keys/{name}/{version}/release", post(release_version))
-        .route(CERTS_PATH, get(certs))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(state)
+    api(state).into_router()
 }
 
-/// Serve the release routes alone on `listener` until `shutdown` completes.
+/// Serve the release routes alone (with `GET /openapi.json`) on `listener`
+/// until `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<ReleaseState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    axum::serve(listener, router(state))
+    axum::serve(listener, api(state).into_app())
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| KeyReleaseError::Store(format!("serving: {e}")))
@@ -506,6 +666,18 @@ mod tests {
             log.iter().map(|r| (r.issuer.as_deref(), r.count)).collect();
         assert_eq!(rows, [(Some(ISS), 10_000), (None, 100)], "{log:#?}");
         assert!(log.iter().all(|r| r.decision == "refused"));
+    }
+
+    #[test]
+    fn the_documented_enc_names_are_the_served_ones() {
+        let schema = serde_json::to_value(<EncName as utoipa::PartialSchema>::schema()).unwrap();
+        let names: Vec<&str> = schema["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(names, Enc::ALL.map(Enc::name));
     }
 
     proptest! {

@@ -1256,18 +1256,24 @@ impl TokenValidator {
         }
         let cache = self.cache();
         cache.lookup_key(kid, alg).unwrap_or_else(|| {
-            let refresh_note = cache
-                .last_error
-                .as_ref()
-                .map(|e| format!(" (the last JWKS refresh failed: {e})"))
-                .unwrap_or_default();
+            // While the last refresh failed (and is not retried before the
+            // interval), an unknown kid says nothing about the token: the
+            // keys could not be had. A transport error (code 7), not a
+            // refusal, so that a service answers 503, not 401.
+            if let Some(e) = &cache.last_error {
+                return Err(MaaError::Send {
+                    url: "the issuer's JWKS".into(),
+                    reason: format!(
+                        "the last JWKS refresh failed ({e}); it is retried after the refresh \
+                         interval"
+                    ),
+                });
+            }
             Err(MaaError::rejected(
                 TokenCheck::KeyId,
                 match kid {
-                    Some(k) => format!("no key with kid {k:?} in the trusted JWKS{refresh_note}"),
-                    None => format!(
-                        "the token names no kid and the JWKS has not exactly one key{refresh_note}"
-                    ),
+                    Some(k) => format!("no key with kid {k:?} in the trusted JWKS"),
+                    None => "the token names no kid and the JWKS has not exactly one key".into(),
                 },
             ))
         })

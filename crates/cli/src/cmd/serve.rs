@@ -8,11 +8,11 @@ use clap::Args;
 use std::sync::Arc;
 use tee_attest_core::{Error, ErrorCode, Result};
 
-use tee_attest_keyrelease::service::{router as release_router, ReleaseState};
+use tee_attest_keyrelease::service::{api as release_api, ReleaseState};
 use tee_attest_keyrelease::KeyStore;
 use tee_attest_maa::{HttpConfig, Jwks, TokenValidator, ValidationProfile};
 use tee_attest_verifier::audit::AuditConfig;
-use tee_attest_verifier::service::{router, serve_app, serve_app_tls, AdminConfig, ServiceState};
+use tee_attest_verifier::service::{api, serve_app, serve_app_tls, AdminConfig, ServiceState};
 use tee_attest_verifier::TokenSigner;
 
 use super::common;
@@ -185,7 +185,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
         verifier.signer().cert_der().to_vec(),
     )?;
     let release = ReleaseState::new(store, validator, signer, &issuer);
-    let app = router(state).merge(release_router(release));
+    // One application, one OpenAPI document (`GET /openapi.json`): the
+    // verifier's routes and the key release's, each from its handlers.
+    let app = api(state).merge(release_api(release)).into_app();
     let rt = common::runtime()?;
     eprintln!("tee-attest serve: {issuer} (data {})", dir.display());
     rt.block_on(async move {

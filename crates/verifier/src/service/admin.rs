@@ -23,9 +23,10 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tee_attest_maa::{MaaError, TokenCheck, TokenValidator};
 
+use super::openapi::{ErrorBody, RETRY_AFTER_SECS};
 use crate::audit::AuditConfig;
 
 /// How the service authorizes administration (and, optionally, reads and
@@ -156,12 +157,14 @@ impl IntoResponse for Denied {
             Denied::Forbidden(_) => (StatusCode::FORBIDDEN, "Forbidden"),
             Denied::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
         };
-        let body = Json(json!({"error": {"code": code, "message": self.reason()}}));
+        let body = Json(ErrorBody::new(code, self.reason()));
         match self {
             Denied::Unauthenticated(_) => {
                 (status, [(header::WWW_AUTHENTICATE, "Bearer")], body).into_response()
             }
-            Denied::Unavailable(_) => (status, [(header::RETRY_AFTER, "5")], body).into_response(),
+            Denied::Unavailable(_) => {
+                (status, [(header::RETRY_AFTER, RETRY_AFTER_SECS)], body).into_response()
+            }
             Denied::Forbidden(_) => (status, body).into_response(),
         }
     }

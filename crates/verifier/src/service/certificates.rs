@@ -11,8 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD;
@@ -22,6 +21,7 @@ use tee_attest_core::{Error, ErrorCode};
 use tee_attest_policy::{certificate_jwk, verify_jws, JwsOptions};
 
 use super::admin::{Access, ClientAddr, Denied};
+use super::openapi::{ApiVersion, ErrorBody, Jws, RequestBody, TokenResponse};
 use super::{body_text, service_token, ApiError, ServiceState};
 use crate::audit::{AuditEvent, Outcome};
 
@@ -120,6 +120,29 @@ impl CertificateStore {
 }
 
 /// `GET /certificates`: the set as `x-ms-policy-certificates` (a JWKS).
+#[utoipa::path(
+    get,
+    path = "/certificates",
+    operation_id = "getPolicyManagementCertificates",
+    tag = "certificates",
+    summary = "The policy-management certificates (isolated mode)",
+    params(ApiVersion),
+    responses(
+        (status = 200, description = "A token signed by this service whose claims carry \
+            `x-ms-policy-certificates`: a JWKS of the certificates (empty outside isolated \
+            mode).", body = TokenResponse),
+        (status = 401, description = "`--admin-read-auth` and no valid bearer token.",
+            body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "`--admin-read-auth` and a token without the role.",
+            body = ErrorBody),
+        (status = 500, description = "The stored certificates cannot be read.",
+            body = ErrorBody),
+        (status = 503, description = "The bearer token cannot be checked now, or the request \
+            took longer than 30 s.", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds."))),
+    ),
+    security((), ("bearer" = []))
+)]
 pub(crate) async fn get_certificates(
     State(s): State<Arc<ServiceState>>,
     headers: HeaderMap,
@@ -146,20 +169,106 @@ pub(crate) async fn get_certificates(
     Ok(service_token(&s, claims)?.into_response())
 }
 
-/// `POST /certificates:add` and `POST /certificates:remove`.
-pub(crate) async fn post_certificates(
+/// `POST /certificates:add`.
+#[utoipa::path(
+    post,
+    path = "/certificates:add",
+    operation_id = "addPolicyManagementCertificate",
+    tag = "certificates",
+    summary = "Add a policy-management certificate (isolated mode)",
+    params(ApiVersion),
+    request_body(
+        description = "A JWS of `{\"policyCertificate\": JWK with x5c}` signed (RS256) by a \
+            current policy-management certificate. As text, or as a JSON string (Microsoft's \
+            SDK).",
+        content(
+            (Jws = "text/plain"),
+            (Jws = "application/json"),
+        )
+    ),
+    responses(
+        (status = 200, description = "A token signed by this service whose claims carry \
+            `x-ms-certificate-thumbprint` and `x-ms-policycertificates-result: IsPresent`.",
+            body = TokenResponse),
+        (status = 400, description = "`InvalidParameter`: the payload carries no \
+            `policyCertificate` with a usable certificate, or the body is not UTF-8.",
+            body = ErrorBody),
+        (status = 401, description = "Bearer model: no valid bearer token.", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "Not in isolated mode, a token without the role, or a \
+            body not signed by a current policy-management certificate.", body = ErrorBody),
+        (status = 413, description = "The body is larger than 4 MiB.", body = ErrorBody),
+        (status = 500, description = "The certificates cannot be stored.", body = ErrorBody),
+        (status = 503, description = "The bearer token cannot be checked now, or the request \
+            took longer than 30 s.", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds."))),
+    ),
+    security((), ("bearer" = []))
+)]
+pub(crate) async fn add_certificate(
     State(s): State<Arc<ServiceState>>,
-    UrlPath(op): UrlPath<String>,
     headers: HeaderMap,
     addr: ClientAddr,
-    body: Bytes,
+    RequestBody(body): RequestBody,
 ) -> Result<Response, ApiError> {
-    let (action, add) = match op.as_str() {
-        "certificates:add" => ("certificates.add", true),
-        "certificates:remove" => ("certificates.remove", false),
-        _ => {
-            return Err(ApiError::not_found(format!("no route POST /{op}")));
-        }
+    change_certificates(s, true, headers, addr, &body).await
+}
+
+/// `POST /certificates:remove`.
+#[utoipa::path(
+    post,
+    path = "/certificates:remove",
+    operation_id = "removePolicyManagementCertificate",
+    tag = "certificates",
+    summary = "Remove a policy-management certificate (isolated mode)",
+    params(ApiVersion),
+    request_body(
+        description = "A JWS of `{\"policyCertificate\": JWK with x5c}` signed (RS256) by a \
+            current policy-management certificate. As text, or as a JSON string.",
+        content(
+            (Jws = "text/plain"),
+            (Jws = "application/json"),
+        )
+    ),
+    responses(
+        (status = 200, description = "A token signed by this service whose claims carry \
+            `x-ms-certificate-thumbprint` and `x-ms-policycertificates-result: IsAbsent`.",
+            body = TokenResponse),
+        (status = 400, description = "`InvalidParameter`: no usable `policyCertificate`, the \
+            last certificate, or a body that is not UTF-8.", body = ErrorBody),
+        (status = 401, description = "Bearer model: no valid bearer token.", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "Not in isolated mode, a token without the role, or a \
+            body not signed by a current policy-management certificate.", body = ErrorBody),
+        (status = 413, description = "The body is larger than 4 MiB.", body = ErrorBody),
+        (status = 500, description = "The certificates cannot be stored.", body = ErrorBody),
+        (status = 503, description = "The bearer token cannot be checked now, or the request \
+            took longer than 30 s.", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds."))),
+    ),
+    security((), ("bearer" = []))
+)]
+pub(crate) async fn remove_certificate(
+    State(s): State<Arc<ServiceState>>,
+    headers: HeaderMap,
+    addr: ClientAddr,
+    RequestBody(body): RequestBody,
+) -> Result<Response, ApiError> {
+    change_certificates(s, false, headers, addr, &body).await
+}
+
+/// `POST /certificates:add` and `POST /certificates:remove`.
+async fn change_certificates(
+    s: Arc<ServiceState>,
+    add: bool,
+    headers: HeaderMap,
+    addr: ClientAddr,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let action = if add {
+        "certificates.add"
+    } else {
+        "certificates.remove"
     };
     let caller = match s.authorize(Access::Write, &headers).await {
         Ok(c) => c,
@@ -178,7 +287,7 @@ pub(crate) async fn post_certificates(
         s.audit_refusal(&headers, action, "-", &d, addr);
         return Ok(d.into_response());
     }
-    let text = body_text(&body)?;
+    let text = body_text(body)?;
     let opts = current
         .iter()
         .fold(JwsOptions::default().allow_only(&["RS256"]), |o, c| {

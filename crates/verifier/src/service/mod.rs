@@ -12,6 +12,7 @@
 //! | `POST /policies/{type}:reset` | back to the default → `x-ms-policy-result: Removed` | an administrator |
 //! | `GET /certificates` | the policy-management certificates (isolated mode) | anyone (bearer with `read_auth`) |
 //! | `POST /certificates:add`, `:remove` | change them: a JWS signed by a current one | an administrator |
+//! | `GET /openapi.json` | this API's OpenAPI 3.1 document ([`openapi`]) | anyone |
 //!
 //! `api-version` is accepted and ignored. Errors are MAA's body
 //! `{"error":{"code","message"}}` (401 with `WWW-Authenticate: Bearer`
@@ -25,20 +26,21 @@
 mod admin;
 mod certificates;
 pub mod formats;
+pub mod openapi;
 mod policies;
 
 pub use admin::AdminConfig;
+pub use openapi::{Api, Routes};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::any;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use tee_attest_core::{Error, ErrorCode};
@@ -46,6 +48,10 @@ use tee_attest_policy::{load_policy, JwsOptions};
 
 use self::admin::{bearer_caller, Access, Caller, ClientAddr, Denied};
 use self::certificates::CertificateStore;
+use self::openapi::{
+    ApiVersion, AttestRequest, Documented, ErrorBody, Jwks, OpenIdConfiguration, PathParams,
+    RequestBody, TokenResponse,
+};
 use crate::audit::{AuditEvent, AuditLog, Outcome};
 use crate::{LocalVerifier, DEFAULT_POLICY};
 
@@ -226,6 +232,30 @@ impl ServiceState {
         })
     }
 
+    /// The request format of the attestation type named in a path (any
+    /// case): 400, as for a type not appraised, when there is none.
+    fn format_of(&self, name: &str) -> Result<Arc<dyn formats::RequestFormat>, ApiError> {
+        self.formats
+            .iter()
+            .find(|f| f.attestation_type().eq_ignore_ascii_case(name))
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::from(Error::new(
+                    ErrorCode::InvalidInputParameter,
+                    format!(
+                        "unsupported attestation type {:?}: this service attests {}",
+                        name.chars().take(64).collect::<String>(),
+                        self.attest_types().join(", ")
+                    ),
+                ))
+            })
+    }
+
+    /// The attestation types `POST /attest/{type}` serves.
+    fn attest_types(&self) -> Vec<&'static str> {
+        self.formats.iter().map(|f| f.attestation_type()).collect()
+    }
+
     /// Who is calling, for `access`; see [`admin`] for the rules.
     async fn authorize(&self, access: Access, headers: &HeaderMap) -> Result<Caller, Denied> {
         let anonymous = || {
@@ -310,19 +340,10 @@ fn internal(msg: &str) -> Error {
     Error::new(ErrorCode::InitializationFailed, msg.to_string())
 }
 
-/// An error as MAA answers it; `NotFound` for what this service does not
-/// have.
-struct ApiError(Error, Option<StatusCode>);
+/// An error as MAA answers it.
+struct ApiError(Error);
 
 impl ApiError {
-    /// A request for something this service does not have (404).
-    fn not_found(message: String) -> Self {
-        ApiError(
-            Error::new(ErrorCode::InvalidInputParameter, message),
-            Some(StatusCode::NOT_FOUND),
-        )
-    }
-
     /// The error's message (for the audit).
     fn message(&self) -> &str {
         self.0.message()
@@ -331,14 +352,13 @@ impl ApiError {
 
 impl<E: Into<Error>> From<E> for ApiError {
     fn from(e: E) -> Self {
-        ApiError(e.into(), None)
+        ApiError(e.into())
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = match self.0.code() {
-            _ if self.1 == Some(StatusCode::NOT_FOUND) => (StatusCode::NOT_FOUND, "NotFound"),
             ErrorCode::AttestationFailed => (StatusCode::BAD_REQUEST, "AttestationFailed"),
             ErrorCode::AttestationParametersValidationFailed => {
                 (StatusCode::BAD_REQUEST, "InvalidPolicy")
@@ -351,11 +371,7 @@ impl IntoResponse for ApiError {
             | ErrorCode::ParseResponseFailed => (StatusCode::BAD_REQUEST, "InvalidParameter"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
         };
-        (
-            status,
-            Json(json!({"error": {"code": code, "message": self.0.full_message()}})),
-        )
-            .into_response()
+        ErrorBody::response(status, code, self.0.full_message())
     }
 }
 
@@ -388,7 +404,7 @@ fn now() -> u64 {
 fn service_token(
     state: &ServiceState,
     mut claims: serde_json::Map<String, Value>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TokenResponse>, ApiError> {
     let v = &state.verifier;
     let t = now();
     claims.insert("iss".into(), json!(v.issuer()));
@@ -403,40 +419,117 @@ fn service_token(
             false,
         )
         .map_err(Error::from)?;
-    Ok(Json(json!({ "token": jwt })))
+    Ok(Json(TokenResponse { token: jwt }))
 }
 
+/// `GET /certs`.
+#[utoipa::path(
+    get,
+    path = "/certs",
+    operation_id = "getSigningCertificates",
+    tag = "metadata",
+    summary = "The keys that verify this service's tokens (JWKS)",
+    responses(
+        (status = 200, description = "The signing keys, each with `kid`, `n`, `e` and its \
+            certificate in `x5c`.", body = Jwks),
+    )
+)]
 async fn certs(State(s): State<Arc<ServiceState>>) -> Json<Value> {
     Json(s.verifier.jwks())
 }
 
-async fn openid(State(s): State<Arc<ServiceState>>) -> Json<Value> {
+/// `GET /.well-known/openid-configuration`.
+#[utoipa::path(
+    get,
+    path = "/.well-known/openid-configuration",
+    operation_id = "getOpenIdMetadata",
+    tag = "metadata",
+    summary = "OpenID metadata: the issuer and where its keys are",
+    responses(
+        (status = 200, description = "`issuer` (the tokens' `iss`) and `jwks_uri`.",
+            body = OpenIdConfiguration),
+    )
+)]
+async fn openid(State(s): State<Arc<ServiceState>>) -> Json<OpenIdConfiguration> {
     let iss = s.verifier.issuer();
-    Json(json!({
-        "issuer": iss,
-        "jwks_uri": format!("{iss}/certs"),
-        "response_types_supported": ["token", "none"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-        "token_endpoint_auth_methods_supported": ["none"],
-        "claims_supported": ["x-ms-ver", "x-ms-attestation-type", "x-ms-policy-hash", "x-ms-runtime", "x-ms-isolation-tee", "nonce", "iss", "iat", "exp", "nbf", "jti"],
-    }))
+    let v = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    Json(OpenIdConfiguration {
+        issuer: iss.to_string(),
+        jwks_uri: format!("{iss}/certs"),
+        response_types_supported: v(&["token", "none"]),
+        id_token_signing_alg_values_supported: v(&["RS256"]),
+        token_endpoint_auth_methods_supported: v(&["none"]),
+        claims_supported: v(&[
+            "x-ms-ver",
+            "x-ms-attestation-type",
+            "x-ms-policy-hash",
+            "x-ms-runtime",
+            "x-ms-isolation-tee",
+            "nonce",
+            "iss",
+            "iat",
+            "exp",
+            "nbf",
+            "jti",
+        ]),
+    })
+}
+
+/// `kind`, the attestation type in a path (its schema — the types this
+/// service serves — is set at run time).
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct Kind {
+    /// The attestation type, in any case: `AzureGuest` or `SevSnpVm`.
+    kind: String,
 }
 
 /// `POST /attest/{type}`: one appraisal (CPU-bound) off the async workers,
 /// with the type's policy refreshed first; the answer is the format's.
+#[utoipa::path(
+    post,
+    path = "/attest/{kind}",
+    operation_id = "attest",
+    tag = "attestation",
+    summary = "Appraise evidence; answer a token",
+    description = "`AzureGuest`: Microsoft's guest attestation request; the answer's `token` is \
+        the base64url envelope sealing the JWT to the request's `TpmEphemeralEncryptionKey` \
+        (docs/PROTOCOLS.md). `SevSnpVm`: an SNP report, its VCEK chain and runtime data; the \
+        answer's `token` is the JWT. With `draftPolicyForAttestation` the token is unsigned \
+        (`alg: none`).",
+    params(Kind, ApiVersion),
+    request_body(content = AttestRequest, content_type = "application/json",
+        description = "The attestation type's request: `{\"AttestationInfo\"}` for \
+            AzureGuest, `{\"report\", \"runtimeData\", …}` for SevSnpVm. Evidence that \
+            does not verify is refused (400), whatever its shape."),
+    responses(
+        (status = 200, description = "The evidence verified and the policy permitted it.",
+            body = TokenResponse),
+        (status = 400, description = "`AttestationFailed` (the evidence did not verify, or \
+            the policy refused it), `InvalidPolicy` (the draft policy), `InvalidParameter` \
+            (malformed request, unsupported attestation type).", body = ErrorBody),
+        (status = 401, description = "`--attest-auth bearer` and no valid bearer token.",
+            body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "`--attest-auth bearer` and a token without the role.",
+            body = ErrorBody),
+        (status = 413, description = "The body is larger than 4 MiB.", body = ErrorBody),
+        (status = 500, description = "An internal failure (e.g. the stored policy cannot \
+            be read).", body = ErrorBody),
+        (status = 503, description = "The bearer token cannot be checked now (the \
+            administrators' issuer is unreachable), or the request took longer than 30 s.",
+            body = ErrorBody, headers(("Retry-After" = String, description = "Seconds."))),
+    ),
+    security((), ("bearer" = []))
+)]
 async fn attest(
     State(s): State<Arc<ServiceState>>,
-    UrlPath(kind): UrlPath<String>,
+    PathParams(kind): PathParams<String>,
     headers: HeaderMap,
-    body: Bytes,
+    RequestBody(body): RequestBody,
 ) -> Result<Response, ApiError> {
-    let kind = s.kind_of(&kind)?;
-    let format = s
-        .formats
-        .iter()
-        .find(|f| f.attestation_type() == kind)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(format!("no request format for {kind} attestation")))?;
+    let format = s.format_of(&kind)?;
+    let kind = format.attestation_type();
     if let Err(d) = s.authorize(Access::Attest, &headers).await {
         return Ok(d.into_response());
     }
@@ -457,23 +550,113 @@ async fn attest(
         .into_response())
 }
 
-/// The service's routes.
-pub fn router(state: Arc<ServiceState>) -> Router {
-    Router::new()
-        .route("/attest/{kind}", post(attest))
-        .route("/certs", get(certs))
-        .route("/.well-known/openid-configuration", get(openid))
-        .route(
+/// The components, security scheme and tags of the verifier's document.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    components(schemas(
+        openapi::ErrorBody,
+        openapi::ErrorDetail,
+        openapi::TokenResponse,
+        openapi::Jwks,
+        openapi::Jwk,
+        openapi::OpenIdConfiguration,
+        openapi::AttestRequest,
+        openapi::AzureGuestRequest,
+        openapi::SevSnpVmRequest,
+        openapi::RuntimeData,
+        openapi::RuntimeDataType,
+        openapi::PolicyDocument,
+        openapi::Jws,
+    )),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "attestation", description = "Evidence in, token out (MAA's protocols)."),
+        (name = "metadata", description = "What relying parties need to check tokens."),
+        (name = "policies", description = "Attestation policies, one per type (MAA's policy API)."),
+        (name = "certificates", description = "Policy-management certificates (MAA's isolated mode)."),
+        (name = "service", description = "This document."),
+    )
+)]
+struct VerifierDoc;
+
+/// The `bearer` security scheme: an administrator's (or, with
+/// `--attest-auth bearer`, a caller's) JWT.
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        doc.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("JWT")
+                        .description(Some(
+                            "A JWT from the administrators' OpenID issuer (--admin-issuer), for \
+                             its audience, carrying its role. Needed only where the service was \
+                             started so: policy and certificate writes with --admin-issuer, \
+                             reads with --admin-read-auth, attestation with --attest-auth \
+                             bearer.",
+                        ))
+                        .build(),
+                ),
+            );
+    }
+}
+
+/// The service's routes and their OpenAPI description, built from one
+/// table: each handler is served at the method and path its
+/// `#[utoipa::path]` names ([`openapi`]).
+pub fn api(state: Arc<ServiceState>) -> Api {
+    let attest_types = state.attest_types();
+    let policy_types = state.verifier.attestation_types();
+    let mut api = Routes::new(<VerifierDoc as utoipa::OpenApi>::openapi())
+        .operation::<__path_attest, _, _>(attest)
+        .operation::<__path_certs, _, _>(certs)
+        .operation::<__path_openid, _, _>(openid)
+        // GET|PUT /policies/{kind} and POST /policies/{kind}:reset: one
+        // axum route (no parameter with a suffix in axum's router).
+        .resource(
             "/policies/{kind}",
-            get(policies::get_policy)
-                .put(policies::put_policy)
-                .post(policies::post_policy),
+            any(policies::policy_resource),
+            [
+                Documented::of::<policies::__path_get_policy>(),
+                Documented::of::<policies::__path_put_policy>(),
+                // A reset without a body is a reset (outside isolated mode).
+                Documented::body_optional(Documented::of::<policies::__path_reset_policy>()),
+            ]
+            .concat(),
         )
-        .route("/certificates", get(certificates::get_certificates))
-        // `/certificates:add` and `:remove` (the colon is part of the segment).
-        .route("/{op}", post(certificates::post_certificates))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(state)
+        .operation::<certificates::__path_get_certificates, _, _>(certificates::get_certificates)
+        .operation::<certificates::__path_add_certificate, _, _>(certificates::add_certificate)
+        .operation::<certificates::__path_remove_certificate, _, _>(
+            certificates::remove_certificate,
+        )
+        .body_limit(BODY_LIMIT)
+        .with_state(state);
+    api.set_path_parameter(
+        "/attest/{kind}",
+        "kind",
+        openapi::attestation_type_schema(&attest_types),
+    );
+    for path in ["/policies/{kind}", "/policies/{kind}:reset"] {
+        api.set_path_parameter(
+            path,
+            "kind",
+            openapi::attestation_type_schema(&policy_types),
+        );
+    }
+    api
+}
+
+/// The service's routes, to merge into another router (see [`api`] for
+/// them with their description, and [`Api::into_app`] for the whole
+/// application).
+pub fn router(state: Arc<ServiceState>) -> Router {
+    api(state).into_router()
 }
 
 fn with_timeout(router: Router) -> Router {
@@ -481,9 +664,9 @@ fn with_timeout(router: Router) -> Router {
         |req, next: axum::middleware::Next| async move {
             match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
                 Ok(resp) => resp,
-                Err(_) => ApiError::from(Error::new(
-                    ErrorCode::SendRequestFailed,
-                    "the request took too long",
+                Err(_) => Denied::Unavailable(format!(
+                    "the request took longer than {} s",
+                    REQUEST_TIMEOUT.as_secs()
                 ))
                 .into_response(),
             }
@@ -500,7 +683,7 @@ pub async fn serve_tls(
     key_pem: &Path,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    serve_app_tls(addr, router(state), cert_pem, key_pem, shutdown).await
+    serve_app_tls(addr, api(state).into_app(), cert_pem, key_pem, shutdown).await
 }
 
 /// Serve on `listener` until `shutdown` completes (then finish the requests
@@ -510,11 +693,12 @@ pub async fn serve(
     state: Arc<ServiceState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    serve_app(listener, router(state), shutdown).await
+    serve_app(listener, api(state).into_app(), shutdown).await
 }
 
-/// [`serve`] for any router built on [`router`] (e.g. merged with the key
-/// release routes): the same time-out and graceful shutdown.
+/// [`serve`] for any application built on [`api`] (e.g. merged with the
+/// key release's, then [`Api::into_app`]): the same time-out and graceful
+/// shutdown.
 pub async fn serve_app(
     listener: tokio::net::TcpListener,
     app: Router,
@@ -529,7 +713,7 @@ pub async fn serve_app(
     .map_err(|e| Error::with_source(ErrorCode::InitializationFailed, "serving", e))
 }
 
-/// [`serve_tls`] for any router built on [`router`].
+/// [`serve_tls`] for any application built on [`api`].
 pub async fn serve_app_tls(
     addr: std::net::SocketAddr,
     app: Router,

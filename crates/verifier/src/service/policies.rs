@@ -10,9 +10,8 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, State};
-use axum::http::HeaderMap;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -23,7 +22,11 @@ use tee_attest_policy::{load_policy, verify_jws, JwsOptions, PolicyError};
 
 use super::admin::{Access, ClientAddr, Denied};
 use super::certificates::thumbprint;
-use super::{body_text, service_token, ApiError, ServiceState};
+use super::openapi::{
+    method_not_allowed, ApiVersion, ErrorBody, Jws, PathParams, PolicyDocument, RequestBody,
+    TokenResponse,
+};
+use super::{body_text, service_token, ApiError, Kind, ServiceState};
 use crate::audit::{AuditEvent, Outcome};
 
 /// `SHA-256` of the document as sent, base64url: `x-ms-policy-token-hash`.
@@ -68,18 +71,70 @@ fn signature_refusal(e: PolicyError, isolated: bool) -> Result<Denied, ApiError>
     }
 }
 
+/// `/policies/{type}` and `/policies/{type}:reset`, one axum route (its
+/// router has no parameter with a suffix): `GET`/`PUT` without the suffix,
+/// `POST` with it, 405 with the resource's `Allow` otherwise.
+pub(crate) async fn policy_resource(
+    State(s): State<Arc<ServiceState>>,
+    method: Method,
+    PathParams(spec): PathParams<String>,
+    headers: HeaderMap,
+    addr: ClientAddr,
+    req: Request,
+) -> Response {
+    let body = |req: Request| async move { RequestBody::from_request(req, &()).await };
+    let out = match (spec.strip_suffix(":reset"), method.clone()) {
+        (None, Method::GET | Method::HEAD) => get_policy(s, &spec, &headers, addr).await,
+        (None, Method::PUT) => match body(req).await {
+            Ok(RequestBody(b)) => put_policy(s, &spec, &headers, addr, &b).await,
+            Err(r) => return r,
+        },
+        (Some(kind), Method::POST) => match body(req).await {
+            Ok(RequestBody(b)) => reset_policy(s, kind, &headers, addr, &b).await,
+            Err(r) => return r,
+        },
+        (None, m) => return method_not_allowed(&m, "GET,HEAD,PUT"),
+        (Some(_), m) => return method_not_allowed(&m, "POST"),
+    };
+    out.unwrap_or_else(IntoResponse::into_response)
+}
+
 /// `GET /policies/{type}`: the policy in force as `x-ms-policy` (the
 /// stored JWS as sent, or an unsigned JWS of the text), with
 /// `x-ms-policy-signer` when it was signed.
+#[utoipa::path(
+    get,
+    path = "/policies/{kind}",
+    operation_id = "getPolicy",
+    tag = "policies",
+    summary = "The attestation policy in force for a type",
+    params(Kind, ApiVersion),
+    responses(
+        (status = 200, description = "A token signed by this service whose claims carry \
+            `x-ms-policy` (the stored JWS as sent, or an unsigned JWS of the policy text) and \
+            `x-ms-policy-signer` when it was signed.", body = TokenResponse),
+        (status = 400, description = "`InvalidParameter`: an attestation type this service \
+            does not serve.", body = ErrorBody),
+        (status = 401, description = "`--admin-read-auth` and no valid bearer token.",
+            body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "`--admin-read-auth` and a token without the role.",
+            body = ErrorBody),
+        (status = 500, description = "The stored policy cannot be read.", body = ErrorBody),
+        (status = 503, description = "The bearer token cannot be checked now, or the request \
+            took longer than 30 s.", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds."))),
+    ),
+    security((), ("bearer" = []))
+)]
 pub(crate) async fn get_policy(
-    State(s): State<Arc<ServiceState>>,
-    UrlPath(kind): UrlPath<String>,
-    headers: HeaderMap,
+    s: Arc<ServiceState>,
+    kind: &str,
+    headers: &HeaderMap,
     addr: ClientAddr,
 ) -> Result<Response, ApiError> {
-    let kind = s.kind_of(&kind)?;
-    if let Err(d) = s.authorize(Access::Read, &headers).await {
-        s.audit_refusal(&headers, "policy.read", kind, &d, addr);
+    let kind = s.kind_of(kind)?;
+    if let Err(d) = s.authorize(Access::Read, headers).await {
+        s.audit_refusal(headers, "policy.read", kind, &d, addr);
         return Ok(d.into_response());
     }
     s.refresh_policy(kind)?;
@@ -102,23 +157,59 @@ pub(crate) async fn get_policy(
 
 /// `PUT /policies/{type}`: body the policy text or a policy JWS (as text,
 /// or as a JSON string).
+#[utoipa::path(
+    put,
+    path = "/policies/{kind}",
+    operation_id = "setPolicy",
+    tag = "policies",
+    summary = "Set the attestation policy of a type (administrators)",
+    params(Kind, ApiVersion),
+    request_body(
+        description = "The policy: its text, or a JWS carrying it (`AttestationPolicy`, \
+            base64url) — signed by a policy-management certificate in isolated mode. As text, \
+            or as a JSON string (Microsoft's SDK).",
+        content(
+            (PolicyDocument = "text/plain"),
+            (PolicyDocument = "application/json"),
+        )
+    ),
+    responses(
+        (status = 200, description = "Stored and in force: a token signed by this service \
+            whose claims carry `x-ms-policy-result: Updated`, `x-ms-policy-token-hash` and \
+            `x-ms-policy-signer` when signed.", body = TokenResponse),
+        (status = 400, description = "`InvalidPolicy` (the policy does not parse, or the JWS \
+            is malformed), `InvalidParameter` (empty or not UTF-8 body, unsupported type).",
+            body = ErrorBody),
+        (status = 401, description = "Bearer model: no valid bearer token.", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "No administration model (writes refused), a token \
+            without the role, or (isolated mode) a document not signed by a policy-management \
+            certificate.", body = ErrorBody),
+        (status = 413, description = "The body is larger than 4 MiB.", body = ErrorBody),
+        (status = 500, description = "The policy cannot be stored.", body = ErrorBody),
+        (status = 503, description = "The bearer token cannot be checked now, or the request \
+            took longer than 30 s.", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds."))),
+    ),
+    security((), ("bearer" = []))
+)]
 pub(crate) async fn put_policy(
-    State(s): State<Arc<ServiceState>>,
-    UrlPath(kind): UrlPath<String>,
-    headers: HeaderMap,
+    s: Arc<ServiceState>,
+    kind: &str,
+    headers: &HeaderMap,
     addr: ClientAddr,
-    body: Bytes,
+    body: &[u8],
 ) -> Result<Response, ApiError> {
-    let kind = s.kind_of(&kind)?;
+    let kind = s.kind_of(kind)?;
     const ACTION: &str = "policy.set";
-    let caller = match s.authorize(Access::Write, &headers).await {
+    let caller = match s.authorize(Access::Write, headers).await {
         Ok(c) => c,
         Err(d) => {
-            s.audit_refusal(&headers, ACTION, kind, &d, addr);
+            s.audit_refusal(headers, ACTION, kind, &d, addr);
             return Ok(d.into_response());
         }
     };
-    let result = set_policy(&s, kind, &body);
+    let result = set_policy(&s, kind, body);
     let (outcome, reason, signer, old, new) = match &result {
         Ok(w) => (
             Outcome::Allowed,
@@ -217,28 +308,58 @@ fn set_policy(s: &ServiceState, kind: &'static str, body: &[u8]) -> Result<Writt
 /// mode the body must be a JWS (empty payload) signed by a
 /// policy-management certificate; otherwise a body, if sent, must be a
 /// well-formed JWS.
-pub(crate) async fn post_policy(
-    State(s): State<Arc<ServiceState>>,
-    UrlPath(spec): UrlPath<String>,
-    headers: HeaderMap,
+#[utoipa::path(
+    post,
+    path = "/policies/{kind}:reset",
+    operation_id = "resetPolicy",
+    tag = "policies",
+    summary = "Reset the attestation policy of a type to the default (administrators)",
+    params(Kind, ApiVersion),
+    request_body(
+        description = "Optional (required in isolated mode): a JWS with an empty payload, \
+            signed by a policy-management certificate in isolated mode. As text, or as a JSON \
+            string.",
+        content(
+            (Jws = "text/plain"),
+            (Jws = "application/json"),
+        )
+    ),
+    responses(
+        (status = 200, description = "Back to the default (permit-all): a token signed by \
+            this service whose claims carry `x-ms-policy-result: Removed`.",
+            body = TokenResponse),
+        (status = 400, description = "`InvalidPolicy` (the body is not a well-formed JWS), \
+            `InvalidParameter` (not UTF-8, unsupported type).", body = ErrorBody),
+        (status = 401, description = "Bearer model: no valid bearer token.", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "No administration model, a token without the role, or \
+            (isolated mode) a body not signed by a policy-management certificate.",
+            body = ErrorBody),
+        (status = 413, description = "The body is larger than 4 MiB.", body = ErrorBody),
+        (status = 500, description = "The policy cannot be removed.", body = ErrorBody),
+        (status = 503, description = "The bearer token cannot be checked now, or the request \
+            took longer than 30 s.", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds."))),
+    ),
+    security((), ("bearer" = []))
+)]
+pub(crate) async fn reset_policy(
+    s: Arc<ServiceState>,
+    kind: &str,
+    headers: &HeaderMap,
     addr: ClientAddr,
-    body: Bytes,
+    body: &[u8],
 ) -> Result<Response, ApiError> {
-    let Some(kind) = spec.strip_suffix(":reset") else {
-        return Err(ApiError::not_found(format!(
-            "unknown policy operation {spec:?}"
-        )));
-    };
     let kind = s.kind_of(kind)?;
     const ACTION: &str = "policy.reset";
-    let caller = match s.authorize(Access::Write, &headers).await {
+    let caller = match s.authorize(Access::Write, headers).await {
         Ok(c) => c,
         Err(d) => {
-            s.audit_refusal(&headers, ACTION, kind, &d, addr);
+            s.audit_refusal(headers, ACTION, kind, &d, addr);
             return Ok(d.into_response());
         }
     };
-    let result = reset_policy(&s, kind, &body);
+    let result = reset_stored_policy(&s, kind, body);
     let (outcome, reason, signer, old) = match &result {
         Ok(w) => (
             Outcome::Allowed,
@@ -276,8 +397,21 @@ pub(crate) async fn post_policy(
     Ok(service_token(&s, claims)?.into_response())
 }
 
-fn reset_policy(s: &ServiceState, kind: &'static str, body: &[u8]) -> Result<Written, WriteError> {
+fn reset_stored_policy(
+    s: &ServiceState,
+    kind: &'static str,
+    body: &[u8],
+) -> Result<Written, WriteError> {
     let doc = body_text(body)?;
+    if doc.is_empty() && !body.iter().all(u8::is_ascii_whitespace) {
+        // `""`: a body was sent, and it is not a JWS. (No body at all is a
+        // reset without a document.)
+        return Err(Error::new(
+            ErrorCode::InvalidInputParameter,
+            "the body is an empty string: send a JWS, or no body",
+        )
+        .into());
+    }
     let (opts, isolated) = write_options(s)?;
     let verified = if doc.is_empty() {
         if isolated {
