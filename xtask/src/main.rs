@@ -878,6 +878,7 @@ fn fuzz_dict(target: &str) -> Option<&'static str> {
         "skr_release" | "keyrelease_request" | "keyrelease_response" => "skr",
         "broker_envelope" => "envelope",
         "snp_bundle" | "policy_jws" | "tpm_public" => "pem",
+        "tdx_collateral" => "tdx",
         _ => return None,
     })
 }
