@@ -425,7 +425,8 @@ fn a_warm_cache_does_not_skip_damaged_certificates_sent_with_the_report() {
     warm.verify(&report, &chain, &opts).unwrap();
     // The same chain again, and the VCEK alone: the warm path.
     warm.verify(&report, &chain, &opts).unwrap();
-    warm.verify(&report, &[vcek.clone()], &opts).unwrap();
+    warm.verify(&report, std::slice::from_ref(&vcek), &opts)
+        .unwrap();
     for (which, pos) in [(1usize, 15usize), (1, 400), (2, 15), (2, 900)] {
         let mut damaged = chain.clone();
         let cert = &mut damaged[which];
