@@ -50,11 +50,10 @@ impl AzureSnpAppraiser {
     /// An appraiser trusting AMD's roots and these extra roots (ARK, DER):
     /// the mock roots, only when asked for explicitly.
     pub fn with_extra_roots(extra_roots: &[Vec<u8>]) -> Result<Self, Error> {
-        let mut anchors = TrustAnchors::amd();
-        for root in extra_roots {
-            anchors.add_extra_root(root)?;
-        }
-        Ok(Self::new(anchors, SnpOptions::default()))
+        Ok(Self::new(
+            TrustAnchors::amd_and(extra_roots)?,
+            SnpOptions::default(),
+        ))
     }
 }
 

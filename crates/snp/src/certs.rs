@@ -556,6 +556,16 @@ impl TrustAnchors {
         }
     }
 
+    /// AMD's roots and these extra roots (ARKs, DER): the mock roots, only
+    /// when a caller asks for them explicitly.
+    pub fn amd_and(extra_roots: &[Vec<u8>]) -> Result<Self, SnpError> {
+        let mut anchors = Self::amd();
+        for root in extra_roots {
+            anchors.add_extra_root(root)?;
+        }
+        Ok(anchors)
+    }
+
     /// No roots at all (to build a set of extra roots only).
     pub fn empty() -> Self {
         Self {

@@ -201,34 +201,69 @@ pub(crate) async fn put_policy(
     body: &[u8],
 ) -> Result<Response, ApiError> {
     let kind = s.kind_of(kind)?;
-    const ACTION: &str = "policy.set";
+    carry_out_write(&s, kind, headers, addr, body, WriteOp::Set).await
+}
+
+/// A policy write: a set or a reset.
+#[derive(Clone, Copy)]
+enum WriteOp {
+    Set,
+    Reset,
+}
+
+impl WriteOp {
+    fn action(self) -> &'static str {
+        match self {
+            WriteOp::Set => "policy.set",
+            WriteOp::Reset => "policy.reset",
+        }
+    }
+
+    /// What MAA's `x-ms-policy-result` says when it is done.
+    fn done(self) -> &'static str {
+        match self {
+            WriteOp::Set => "Updated",
+            WriteOp::Reset => "Removed",
+        }
+    }
+}
+
+/// Authorize the caller, carry out `op`, audit it (done or refused), and
+/// answer as MAA does (`x-ms-policy-result`, the token hash of the document
+/// sent, its signer).
+async fn carry_out_write(
+    s: &Arc<ServiceState>,
+    kind: &'static str,
+    headers: &HeaderMap,
+    addr: ClientAddr,
+    body: &[u8],
+    op: WriteOp,
+) -> Result<Response, ApiError> {
     let caller = match s.authorize(Access::Write, headers).await {
         Ok(c) => c,
         Err(d) => {
-            s.audit_refusal(headers, ACTION, kind, &d, addr);
+            s.audit_refusal(headers, op.action(), kind, &d, addr);
             return Ok(d.into_response());
         }
     };
-    let result = set_policy(&s, kind, body);
-    let (outcome, reason, signer, old, new) = match &result {
-        Ok(w) => (
-            Outcome::Allowed,
-            "updated".to_string(),
-            w.signer.clone(),
-            w.old_hash.clone(),
-            Some(w.new_hash.clone()),
-        ),
-        Err(WriteError::Denied(d)) => (Outcome::Refused, d.reason().to_string(), None, None, None),
-        Err(WriteError::Api(e)) => (Outcome::Refused, e.message().to_string(), None, None, None),
+    let result = match op {
+        WriteOp::Set => set_policy(s, kind, body),
+        WriteOp::Reset => reset_stored_policy(s, kind, body),
     };
+    let (outcome, reason, signer) = match &result {
+        Ok(w) => (Outcome::Allowed, op.done().to_string(), w.signer.as_deref()),
+        Err(WriteError::Denied(d)) => (Outcome::Refused, d.reason().to_string(), None),
+        Err(WriteError::Api(e)) => (Outcome::Refused, e.message().to_string(), None),
+    };
+    let written = result.as_ref().ok();
     s.audit(AuditEvent {
-        actor: &actor_with_signer(&caller.actor, signer.as_deref()),
-        action: ACTION,
+        actor: &actor_with_signer(&caller.actor, signer),
+        action: op.action(),
         target: kind,
         outcome,
         reason: &reason,
-        old_hash: old.as_deref(),
-        new_hash: new.as_deref(),
+        old_hash: written.and_then(|w| w.old_hash.as_deref()),
+        new_hash: written.map(|w| w.new_hash.as_str()),
         source: addr.describe().as_deref(),
     });
     let w = match result {
@@ -237,12 +272,14 @@ pub(crate) async fn put_policy(
         Err(WriteError::Api(e)) => return Err(e),
     };
     let mut claims = serde_json::Map::new();
-    claims.insert("x-ms-policy-result".into(), json!("Updated"));
-    claims.insert("x-ms-policy-token-hash".into(), json!(w.token_hash));
+    claims.insert("x-ms-policy-result".into(), json!(op.done()));
+    if !w.token_hash.is_empty() {
+        claims.insert("x-ms-policy-token-hash".into(), json!(w.token_hash));
+    }
     if let Some(jwk) = w.signer_jwk {
         claims.insert("x-ms-policy-signer".into(), jwk);
     }
-    Ok(service_token(&s, claims)?.into_response())
+    Ok(service_token(s, claims)?.into_response())
 }
 
 fn actor_with_signer(actor: &str, signer: Option<&str>) -> String {
@@ -351,50 +388,7 @@ pub(crate) async fn reset_policy(
     body: &[u8],
 ) -> Result<Response, ApiError> {
     let kind = s.kind_of(kind)?;
-    const ACTION: &str = "policy.reset";
-    let caller = match s.authorize(Access::Write, headers).await {
-        Ok(c) => c,
-        Err(d) => {
-            s.audit_refusal(headers, ACTION, kind, &d, addr);
-            return Ok(d.into_response());
-        }
-    };
-    let result = reset_stored_policy(&s, kind, body);
-    let (outcome, reason, signer, old) = match &result {
-        Ok(w) => (
-            Outcome::Allowed,
-            "removed".to_string(),
-            w.signer.clone(),
-            w.old_hash.clone(),
-        ),
-        Err(WriteError::Denied(d)) => (Outcome::Refused, d.reason().to_string(), None, None),
-        Err(WriteError::Api(e)) => (Outcome::Refused, e.message().to_string(), None, None),
-    };
-    let new = result.as_ref().ok().map(|w| w.new_hash.clone());
-    s.audit(AuditEvent {
-        actor: &actor_with_signer(&caller.actor, signer.as_deref()),
-        action: ACTION,
-        target: kind,
-        outcome,
-        reason: &reason,
-        old_hash: old.as_deref(),
-        new_hash: new.as_deref(),
-        source: addr.describe().as_deref(),
-    });
-    let w = match result {
-        Ok(w) => w,
-        Err(WriteError::Denied(d)) => return Ok(d.into_response()),
-        Err(WriteError::Api(e)) => return Err(e),
-    };
-    let mut claims = serde_json::Map::new();
-    claims.insert("x-ms-policy-result".into(), json!("Removed"));
-    if !w.token_hash.is_empty() {
-        claims.insert("x-ms-policy-token-hash".into(), json!(w.token_hash));
-    }
-    if let Some(jwk) = w.signer_jwk {
-        claims.insert("x-ms-policy-signer".into(), jwk);
-    }
-    Ok(service_token(&s, claims)?.into_response())
+    carry_out_write(&s, kind, headers, addr, body, WriteOp::Reset).await
 }
 
 fn reset_stored_policy(
