@@ -42,7 +42,6 @@ pub fn read_input(path: &str) -> Result<Vec<u8>> {
 /// Every certificate (DER) in a PEM file; code 8 when the file cannot be
 /// read or holds none.
 pub fn read_pem_certificates(path: &Path) -> Result<Vec<Vec<u8>>> {
-    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
     let text = std::fs::read_to_string(path).map_err(|e| {
         Error::with_source(
             ErrorCode::InvalidInputParameter,
@@ -50,13 +49,8 @@ pub fn read_pem_certificates(path: &Path) -> Result<Vec<Vec<u8>>> {
             e,
         )
     })?;
-    let mut out = Vec::new();
-    let mut rest = text.as_str();
-    while let Some(i) = rest.find(BEGIN) {
-        let block = &rest[i..];
-        out.push(tee_attest_policy::jws::pem_to_der(block, &["CERTIFICATE"])?);
-        rest = &block[BEGIN.len()..];
-    }
+    let out = tee_attest_maa::azureguest::pem_certificates(&text)
+        .map_err(|e| Error::from(e).context(path.display()))?;
     if out.is_empty() {
         return Err(Error::new(
             ErrorCode::InvalidInputParameter,
