@@ -71,7 +71,8 @@ fn main() -> ExitCode {
             c.args(["bench", "-p", "tee-attest-benches", "--bench", "serve_load"]);
             run(c)
         }),
-        "fuzz" => fuzz(rest),
+        // The seed generator links the mock crate (libtss2) and runs swtpm.
+        "fuzz" => deps().and_then(|()| fuzz(rest)),
         "contract" => schemathesis_venv().and_then(|()| {
             let mut build = cargo();
             build.args(["build", "-p", "tee-attest-cli", "--bin", "tee-attest"]);
