@@ -135,6 +135,18 @@ mod tests {
         }
     }
 
+    /// The evidence types are named twice on purpose — by MAA's wire format
+    /// (`maa`, which relying parties build without the TEE crates) and by
+    /// the appraisers (`azure`, `snp`) — so the two must stay equal, or the
+    /// service would route evidence to no appraiser.
+    #[cfg(feature = "local-verifier")]
+    #[test]
+    fn wire_format_and_appraiser_evidence_types_agree() {
+        use tee_attest_maa::azureguest as wire;
+        assert_eq!(wire::AZURE_GUEST_SNP, tee_attest_azure::AZURE_GUEST_SNP);
+        assert_eq!(wire::SEV_SNP_VM, tee_attest_snp::SEV_SNP_VM);
+    }
+
     #[test]
     fn unknown_and_missing_backends_say_what_to_do() {
         let err = backend("sgx-of-the-future").err().unwrap();

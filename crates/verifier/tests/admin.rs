@@ -635,3 +635,42 @@ async fn request_headers_do_not_choose_the_issuer() {
     assert_eq!(a.status, 200);
     s.stop().await;
 }
+
+/// Hostile bodies on the admin routes: a JWS whose header nests ten
+/// thousand arrays, and a huge one, are refused with MAA's error body (never
+/// a 5xx), and the service keeps answering.
+#[tokio::test]
+async fn hostile_admin_bodies_are_refused_and_bounded() {
+    let signer = rsa_self_signed("policy signer");
+    let s = start(AdminConfig::insecure().with_policy_signers(vec![signer.cert_der.clone()])).await;
+    let http = reqwest::Client::new();
+    let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+    let nested_jws = format!(
+        "{}.{}.c2ln",
+        URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"RS256","x5c":{deep}}}"#)),
+        URL_SAFE_NO_PAD.encode(r#"{"AttestationPolicy":"x"}"#)
+    );
+    for (method, path) in [
+        (reqwest::Method::PUT, "/policies/AzureGuest"),
+        (reqwest::Method::POST, "/policies/AzureGuest:reset"),
+        (reqwest::Method::POST, "/certificates:add"),
+    ] {
+        let a = send(
+            http.request(method.clone(), s.url(path))
+                .body(nested_jws.clone()),
+        )
+        .await;
+        assert!(
+            (400..500).contains(&a.status),
+            "{method} {path}: {} {}",
+            a.status,
+            a.body
+        );
+        assert!(a.body["error"]["code"].is_string(), "{}", a.body);
+        let huge = "x".repeat(5 * 1024 * 1024);
+        let a = send(http.request(method, s.url(path)).body(huge)).await;
+        assert_eq!(a.status, 413, "{path}");
+    }
+    assert!(current_policy(&s, &http).await.contains("permit"));
+    s.stop().await;
+}
