@@ -179,6 +179,9 @@ impl CodedError for HttpError {
 pub struct Response {
     /// The HTTP status.
     pub status: u16,
+    /// The response headers whose values are visible ASCII, in the order
+    /// received, names in lower case.
+    pub headers: Vec<(String, String)>,
     /// The body (at most [`HttpConfig::max_response_bytes`]).
     pub body: Vec<u8>,
 }
@@ -187,6 +190,14 @@ impl Response {
     /// Whether the status is 2xx.
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
+    }
+
+    /// The first value of header `name` (any case), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -275,6 +286,11 @@ impl Http {
                 retry_after,
             });
         }
+        let headers = resp
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect();
         let limit = self.cfg.max_response_bytes;
         let mut body = Vec::new();
         loop {
@@ -298,7 +314,11 @@ impl Http {
                 }
             }
         }
-        Ok(Attempt::Done(Response { status, body }))
+        Ok(Attempt::Done(Response {
+            status,
+            headers,
+            body,
+        }))
     }
 
     /// Sends `method url` with `headers` and `body` (set its
@@ -452,6 +472,47 @@ mod tests {
             }
             .code(),
             ErrorCode::RequestExceededRetries
+        );
+    }
+
+    /// A scripted server on loopback: answers each connection with the
+    /// next canned response.
+    async fn scripted(answers: Vec<&'static str>) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/x", l.local_addr().unwrap());
+        tokio::spawn(async move {
+            for a in answers {
+                let (mut s, _) = l.accept().await.unwrap();
+                let mut buf = vec![0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                s.write_all(a.as_bytes()).await.unwrap();
+                let _ = s.shutdown().await;
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn headers_are_returned_and_found_in_any_case() {
+        let url = scripted(vec![
+            "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nTCB-Info-Issuer-Chain: a%20b\r\nX-Bin: é\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+        ])
+        .await;
+        let http = Http::new(cfg()).unwrap();
+        let r = http.get(&url, &[]).await.unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, b"ok");
+        assert_eq!(r.header("tcb-info-issuer-chain"), Some("a%20b"));
+        assert_eq!(r.header("TCB-INFO-ISSUER-CHAIN"), Some("a%20b"));
+        assert_eq!(r.header("content-length"), Some("2"));
+        // A value that is not visible ASCII is left out, not mangled.
+        assert_eq!(r.header("x-bin"), None);
+        assert_eq!(
+            r.header("retry-after"),
+            None,
+            "the retried 503's headers are not kept"
         );
     }
 }

@@ -29,5 +29,11 @@ pub use tdreport::TdReport;
 pub use tee_attest_snp::{parse_rfc3339, Clock, FixedClock, SystemClock};
 pub use verify::{
     apply_policy, check_platform, evaluate_tcb, CollateralHashes, DcapVerifier, PckFacts, Policy,
-    PreparedCollateral, Revocation, TcbEvaluation, Verdict, VerifyOptions,
+    PreparedCollateral, Revocation, TcbEvaluation, Verdict, VerifyOptions, PREPARED_MEMO_ENTRIES,
 };
+
+/// MAA's `TdxVm` evidence: a bare TDX quote (`POST /attest/TdxVm`), whose
+/// `report_data[0..32]` binds the SHA-256 of the runtime data. Bare-metal
+/// TDX guests (`tee-attest-tdx-guest`) gather it; the verification crate
+/// owns the name, as `tee-attest-snp` owns `SevSnpVm`.
+pub const TDX_VM: tee_attest_core::EvidenceType = tee_attest_core::EvidenceType::new("TdxVm", None);

@@ -35,7 +35,8 @@
 //! signatures are checked over the bytes as served rather than re-serialised.
 //! Where it differs from dcap-qvl, see `tests/rules.rs`.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::digest;
 use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
@@ -242,10 +243,53 @@ impl PreparedCollateral {
 
 /// Verifies DCAP quotes against a trusted Intel SGX Root CA, at the time of
 /// its clock.
+///
+/// [`DcapVerifier::verify`] remembers the collateral it has prepared (its
+/// signatures and chains checked, which involves no time) for the last
+/// [`PREPARED_MEMO_ENTRIES`] distinct collateral sets, keyed by the
+/// SHA-256 of every collateral byte: a quote that comes with collateral
+/// seen before costs its own signatures, the PCK chain and the windows
+/// (always checked at the clock's time). Clones share the memo.
 #[derive(Debug, Clone)]
 pub struct DcapVerifier {
     root: IntelCert,
     clock: Arc<dyn Clock>,
+    memo: Arc<Mutex<Memo>>,
+}
+
+/// Prepared collateral by the SHA-256 of its bytes, oldest first.
+type Memo = VecDeque<([u8; 32], Arc<PreparedCollateral>)>;
+
+/// How many prepared collateral sets a [`DcapVerifier`] remembers (one per
+/// FMSPC and TEE in use is typical).
+pub const PREPARED_MEMO_ENTRIES: usize = 32;
+
+/// The memo key of a collateral set: SHA-256 over every field, each
+/// length-prefixed (so no two different sets share an encoding).
+fn collateral_key(c: &Collateral) -> [u8; 32] {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    let mut field = |b: Option<&[u8]>| match b {
+        Some(b) => {
+            ctx.update(&[1]);
+            ctx.update(&(b.len() as u64).to_be_bytes());
+            ctx.update(b);
+        }
+        None => ctx.update(&[0]),
+    };
+    for s in [&c.tcb_info, &c.qe_identity] {
+        field(s.as_ref().map(|s| s.body.as_bytes()));
+        field(s.as_ref().map(|s| s.signature.as_slice()));
+    }
+    field(Some(&c.tcb_info_issuer_chain));
+    field(Some(&c.qe_identity_issuer_chain));
+    field(c.pck_crl.as_deref());
+    field(Some(&c.pck_crl_issuer_chain));
+    field(c.root_ca_crl.as_deref());
+    field(c.pck_certificate_chain.as_deref());
+    field(Some(c.source.as_bytes()));
+    let mut key = [0u8; 32];
+    key.copy_from_slice(ctx.finish().as_ref());
+    key
 }
 
 fn fail(check: Check, detail: impl Into<String>) -> TdxError {
@@ -266,6 +310,7 @@ impl DcapVerifier {
         Ok(Self {
             root: IntelCert::intel_root()?,
             clock: Arc::new(SystemClock),
+            memo: Arc::default(),
         })
     }
 
@@ -278,6 +323,7 @@ impl DcapVerifier {
         Ok(Self {
             root,
             clock: Arc::new(SystemClock),
+            memo: Arc::default(),
         })
     }
 
@@ -459,8 +505,35 @@ impl DcapVerifier {
     ) -> Result<Verdict, TdxError> {
         let q = Quote::parse(quote)?;
         check_header(&q)?;
-        let prepared = self.prepare(collateral)?;
+        let prepared = self.prepare_memoized(collateral)?;
         self.verify_parsed(&q, &prepared, opts)
+    }
+
+    /// The memo, locked (a panic while it was held left it consistent:
+    /// entries are whole).
+    fn memo(&self) -> std::sync::MutexGuard<'_, Memo> {
+        match self.memo.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// [`DcapVerifier::prepare`] through the memo: collateral prepared
+    /// before is not checked again (failures are not remembered).
+    pub fn prepare_memoized(&self, c: &Collateral) -> Result<Arc<PreparedCollateral>, TdxError> {
+        let key = collateral_key(c);
+        if let Some((_, p)) = self.memo().iter().find(|(k, _)| *k == key) {
+            return Ok(Arc::clone(p));
+        }
+        let prepared = Arc::new(self.prepare(c)?);
+        let mut memo = self.memo();
+        if !memo.iter().any(|(k, _)| *k == key) {
+            if memo.len() >= PREPARED_MEMO_ENTRIES {
+                memo.pop_front();
+            }
+            memo.push_back((key, Arc::clone(&prepared)));
+        }
+        Ok(prepared)
     }
 
     /// Verifies a quote against collateral prepared earlier.

@@ -314,3 +314,51 @@ fn a_pck_chain_outside_its_window_is_refused() {
     let e = v.verify_signatures(&quote).expect_err("PCK not yet valid");
     assert_eq!(e.check(), Some(Check::CertNotYetValid), "{e}");
 }
+
+/// `verify` remembers prepared collateral: the second verification with the
+/// same collateral gives the same verdict, the windows are still checked at
+/// the clock's time (a clone on another clock shares the memo and refuses),
+/// and collateral differing in one signed byte is checked afresh and
+/// refused — a memo hit never stands in for different bytes.
+#[test]
+fn remembered_collateral_is_keyed_by_every_byte_and_windows_are_checked_each_time() {
+    let quote = vector("tdx-dcap/quote.bin");
+    let good = collateral("tdx-dcap/collateral.json");
+    let v = verifier_at("2025-06-20T00:00:00Z");
+    let first = v
+        .verify(&quote, &good, &VerifyOptions::default())
+        .expect("verifies");
+    let again = v
+        .verify(&quote, &good, &VerifyOptions::default())
+        .expect("verifies again");
+    assert_eq!(first.status, again.status);
+    assert_eq!(first.collateral_expiry, again.collateral_expiry);
+    assert_eq!(
+        format!("{:?}", first.collateral_hashes),
+        format!("{:?}", again.collateral_hashes),
+        "the same collateral hashes"
+    );
+    // Same memo, a clock after the windows: refused.
+    let later = v.clone().with_clock(Arc::new(FixedClock(
+        parse_rfc3339("2026-12-01T00:00:00Z").expect("d"),
+    )));
+    let (check, _) = refused(later.verify(&quote, &good, &VerifyOptions::default()));
+    assert!(check.name().ends_with("expired"), "{check:?}");
+    // One byte of the TCB info's signature changed: prepared afresh, refused.
+    let mut bad = good.clone();
+    if let Some(t) = bad.tcb_info.as_mut() {
+        t.signature[10] ^= 1;
+    }
+    let (check, _) = refused(v.verify(&quote, &bad, &VerifyOptions::default()));
+    assert_eq!(check, Check::TcbInfoSignature);
+    // The same for the QE identity's body.
+    let mut bad = good.clone();
+    if let Some(q) = bad.qe_identity.as_mut() {
+        q.body = q.body.replacen("\"version\":2", "\"version\":2 ", 1);
+    }
+    let (check, _) = refused(v.verify(&quote, &bad, &VerifyOptions::default()));
+    assert_eq!(check, Check::QeIdentitySignature);
+    // And the good collateral still verifies afterwards.
+    v.verify(&quote, &good, &VerifyOptions::default())
+        .expect("still verifies");
+}

@@ -4,11 +4,14 @@
 //! ```text
 //! tee-attest evidence snp --report F [--certs PATH]… [--at RFC3339]
 //! tee-attest evidence hcl --report F [--certs PATH]… [--at RFC3339]
+//! tee-attest evidence tdx --quote F [--collateral F|DIR] [--at RFC3339] [--no-revocation-data]
+//! tee-attest evidence sgx --quote F [--collateral F|DIR] [--at RFC3339] [--no-revocation-data]
 //! ```
 //!
 //! Exit code 0, or the spec code of the first failed check: 20 for a report
-//! that does not parse, 21 for an empty one, 6 for a failed verification,
-//! 17 when no VCEK is found, 8 for unusable arguments.
+//! or quote that does not parse, 21 for an empty one, 6 for a failed
+//! verification, 17 when no VCEK or DCAP collateral is found, 8 for
+//! unusable arguments.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,6 +34,45 @@ pub enum EvidenceCmd {
     /// Verify an Azure HCL report (the vTPM's NV 0x01400001: SNP report and
     /// the variable data it binds) and print its claims.
     Hcl(VerifyArgs),
+    /// Verify an Intel TDX quote (v4 or v5) with Intel's DCAP rules and
+    /// print its claims (MAA's `tdx_*` names).
+    Tdx(DcapArgs),
+    /// Verify an Intel SGX quote (v3) with Intel's DCAP rules and print its
+    /// claims (MAA's `x-ms-sgx-*` names).
+    Sgx(DcapArgs),
+}
+
+/// Arguments of `evidence tdx` and `evidence sgx`.
+#[derive(Args, Debug)]
+pub struct DcapArgs {
+    /// The quote file: binary, or hex text.
+    #[arg(long, value_name = "FILE")]
+    quote: PathBuf,
+    /// The collateral: a file (dcap-qvl's collateral JSON) or a directory
+    /// (Intel PCS v4 responses and CRLs, or collateral JSON files). Without
+    /// it: the cache, $TEE_ATTEST_DCAP_OFFLINE_DIR and --pccs-url.
+    #[arg(long, value_name = "FILE|DIR")]
+    collateral: Option<PathBuf>,
+    /// Verify at this time (RFC 3339, e.g. 2025-06-20T00:00:00Z) instead of now.
+    #[arg(long, value_name = "RFC3339")]
+    at: Option<String>,
+    /// Accept a verification without (current) revocation data; the
+    /// claims then say `attester_revocation_checked: false`. A revoked
+    /// certificate is refused regardless.
+    #[arg(long)]
+    no_revocation_data: bool,
+    /// Trust this root instead of Intel's SGX Root CA (a self-signed
+    /// certificate, PEM or DER), e.g. the mock Intel root. Never otherwise.
+    #[arg(long = "trust-root", value_name = "FILE")]
+    trust_root: Option<PathBuf>,
+    /// Collateral cache directory (default: $TEE_ATTEST_DCAP_CACHE_DIR;
+    /// else memory only). Used without --collateral.
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// A PCCS or Intel PCS base URL (e.g. https://api.trustedservices.intel.com).
+    /// No network is used without it. Used without --collateral.
+    #[arg(long, value_name = "URL")]
+    pccs_url: Option<String>,
 }
 
 /// Arguments shared by `evidence snp` and `evidence hcl`.
@@ -77,6 +119,8 @@ pub fn run(cmd: EvidenceCmd) -> Result<()> {
     let claims = match cmd {
         EvidenceCmd::Snp(a) => run_snp(&a)?,
         EvidenceCmd::Hcl(a) => run_hcl(&a)?,
+        EvidenceCmd::Tdx(a) => run_dcap(&a, DcapKind::Tdx)?,
+        EvidenceCmd::Sgx(a) => run_dcap(&a, DcapKind::Sgx)?,
     };
     let text = serde_json::to_string_pretty(&serde_json::Value::Object(claims))
         .map_err(|e| Error::new(ErrorCode::InvalidInputParameter, e.to_string()))?;
@@ -240,4 +284,115 @@ fn run_hcl(args: &VerifyArgs) -> Result<serde_json::Map<String, serde_json::Valu
     let certs = certificates(args, snp.as_bytes(), &mut opts)?;
     let v = verify_hcl_snp(&bytes, &verifier(args)?, &certs, &opts)?;
     Ok(v.claims())
+}
+
+/// Which quotes a `evidence tdx|sgx` command takes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DcapKind {
+    Tdx,
+    Sgx,
+}
+
+fn run_dcap(args: &DcapArgs, kind: DcapKind) -> Result<serde_json::Map<String, serde_json::Value>> {
+    use tee_attest_tdx::collateral::{CollateralCache, OfflineDir, Pcs};
+    use tee_attest_tdx::{
+        Collateral, CollateralChain, CollateralRequest, DcapVerifier, FixedClock, Quote,
+        VerifyOptions,
+    };
+
+    let bytes = read_report(&args.quote)?;
+    // Parse first: a bad quote is 20/21 whatever the collateral.
+    let quote = Quote::parse(&bytes)?;
+    let is_sgx = matches!(quote.body, tee_attest_tdx::QuoteBody::SgxEnclave(_));
+    match (kind, is_sgx) {
+        (DcapKind::Tdx, true) => {
+            return Err(invalid(format!(
+                "--quote {} is an SGX quote: use `evidence sgx`",
+                args.quote.display()
+            )))
+        }
+        (DcapKind::Sgx, false) => {
+            return Err(invalid(format!(
+                "--quote {} is a TDX quote: use `evidence tdx`",
+                args.quote.display()
+            )))
+        }
+        _ => {}
+    }
+    let mut verifier = match &args.trust_root {
+        None => DcapVerifier::new()?,
+        Some(p) => {
+            let bytes = std::fs::read(p)
+                .map_err(|e| invalid(format!("cannot read --trust-root {}: {e}", p.display())))?;
+            let der = if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
+                tee_attest_snp::pem_blocks(&bytes, "CERTIFICATE")
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "--trust-root {}: no certificate in it",
+                            p.display()
+                        ))
+                    })?
+            } else {
+                bytes
+            };
+            DcapVerifier::with_root_der(&der)
+                .map_err(|e| invalid(format!("--trust-root {}: {e}", p.display())))?
+        }
+    };
+    if let Some(at) = &args.at {
+        let t = parse_rfc3339(at).ok_or_else(|| {
+            invalid(format!(
+                "--at {at:?} is not an RFC 3339 time (2025-06-20T00:00:00Z)"
+            ))
+        })?;
+        verifier = verifier.with_clock(Arc::new(FixedClock(t)));
+    }
+    let env_dir = |name: &str| std::env::var_os(name).map(PathBuf::from);
+    let chain = match &args.collateral {
+        Some(p) if p.is_dir() => CollateralChain::new().with_source(Arc::new(OfflineDir::new(p))),
+        Some(p) => {
+            let json = std::fs::read(p)
+                .map_err(|e| invalid(format!("cannot read --collateral {}: {e}", p.display())))?;
+            let c = Collateral::from_dcap_qvl_json(&json)
+                .map_err(|e| invalid(format!("--collateral {}: {e}", p.display())))?;
+            CollateralChain::standard(Some(c), None, None, None)
+        }
+        None => {
+            let cache = match args
+                .cache_dir
+                .clone()
+                .or_else(|| env_dir("TEE_ATTEST_DCAP_CACHE_DIR"))
+            {
+                Some(d) => CollateralCache::with_dir(d),
+                None => CollateralCache::in_memory(),
+            };
+            let offline = env_dir("TEE_ATTEST_DCAP_OFFLINE_DIR").map(OfflineDir::new);
+            let pcs = args
+                .pccs_url
+                .as_ref()
+                .map(|u| Pcs::new(u, tee_attest_tdx::collateral::HttpConfig::default()))
+                .transpose()?;
+            CollateralChain::standard(None, Some(Arc::new(cache)), offline, pcs)
+        }
+    };
+    let req = CollateralRequest::from_quote(&quote)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::new(ErrorCode::InitializationFailed, e.to_string()))?;
+    let collateral = rt.block_on(chain.resolve(&req))?;
+    let opts = VerifyOptions {
+        accept_missing_revocation: args.no_revocation_data,
+        ..VerifyOptions::default()
+    };
+    let verdict = verifier.verify(&bytes, &collateral, &opts)?;
+    match tee_attest_tdx::claims_json(&verdict) {
+        serde_json::Value::Object(m) => Ok(m),
+        _ => Err(Error::new(
+            ErrorCode::InitializationFailed,
+            "the claims are not a JSON object",
+        )),
+    }
 }
