@@ -100,6 +100,18 @@ pub enum Check {
     ReportData,
     /// A CCEL event log does not replay to the quote's RTMRs.
     Rtmr,
+    /// The evidence is not of the type the appraiser takes (a TDX quote
+    /// sent as SgxEnclave, an SGX quote as TdxVm).
+    EvidenceType,
+    /// report_data does not begin with SHA-256(runtime data).
+    RuntimeDataBinding,
+    /// Runtime data said to be JSON is not a JSON object.
+    RuntimeDataJson,
+    /// A nonce to echo is not bound by the evidence (JSON runtime data,
+    /// member `nonce`).
+    NonceBinding,
+    /// The evidence binds another nonce than the one the caller expects.
+    Nonce,
 }
 
 impl Check {
@@ -151,6 +163,11 @@ impl Check {
             Check::ServiceTdPolicy => "policy.service-td",
             Check::ReportData => "report-data",
             Check::Rtmr => "rtmr",
+            Check::EvidenceType => "evidence.type",
+            Check::RuntimeDataBinding => "runtime-data.binding",
+            Check::RuntimeDataJson => "runtime-data.json",
+            Check::NonceBinding => "nonce.binding",
+            Check::Nonce => "nonce",
         }
     }
 }

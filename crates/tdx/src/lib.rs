@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::panic))]
 
+pub mod appraise;
 mod bytes;
 pub mod ccel;
 mod claims;
@@ -15,6 +16,7 @@ pub mod tcb_info;
 pub mod tdreport;
 pub mod verify;
 
+pub use appraise::{DcapAppraiser, DcapTrust, SGX_ENCLAVE};
 pub use claims::{claims_json, TDX_EAT_PROFILE};
 pub use collateral::{
     Collateral, CollateralChain, CollateralRequest, CollateralSource, SignedJson,
