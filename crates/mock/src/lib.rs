@@ -11,6 +11,10 @@
 //!   `0x01400001` whenever user data is written to `0x01400002` (as the
 //!   paravisor does), and a [`MockThim`] IMDS endpoint serving the VCEK chain.
 //! - [`amd`]: mock AMD roots (ARK → ASK → VCEK) and SEV-SNP reports they sign.
+//! - [`intel`]: a mock Intel DCAP platform — mock Intel SGX Root CA, PCK and
+//!   TCB Signing certificates, signed TCB info and QE identities, CRLs, TDX
+//!   quotes v4/v5 and SGX quotes v3, TDREPORTs and a mock quoting enclave,
+//!   and a mock PCS on loopback ([`intel::MockPcs`]).
 //! - [`BACKEND`] (`--tee mock`): the registry value of the mock backend,
 //!   [`MockProvider`] (the real Azure SEV-SNP provider against a
 //!   [`MockAzureCvm`] started in process), and [`trust_roots`].
@@ -23,6 +27,7 @@
 pub mod amd;
 mod cvm;
 pub mod hcl;
+pub mod intel;
 mod provider;
 mod proxy;
 pub mod snp_guest;

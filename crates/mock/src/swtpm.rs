@@ -39,12 +39,17 @@ pub enum MockError {
     /// Provisioning the simulator failed (its code).
     #[error("provisioning the mock vTPM: {0}")]
     Tpm(#[from] tee_attest_tpm::TpmError),
+    /// The mock Intel platform refused its input (a malformed or foreign
+    /// TDREPORT, an oversized field): the TDX crate's error and code.
+    #[error("mock Intel platform: {0}")]
+    Tdx(#[from] tee_attest_tdx::TdxError),
 }
 
 impl CodedError for MockError {
     fn code(&self) -> ErrorCode {
         match self {
             MockError::Tpm(e) => e.code(),
+            MockError::Tdx(e) => e.code(),
             _ => ErrorCode::InitializationFailed,
         }
     }
