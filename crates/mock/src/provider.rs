@@ -77,6 +77,9 @@ impl EvidenceProvider for MockProvider {
 pub struct MockTrustRoots {
     /// The mock AMD ARK (SEV-SNP: Azure SNP CVMs and bare-metal guests).
     pub amd_ark: Vec<u8>,
+    /// The mock Intel SGX Root CA (DER) of the stored mock Intel platform
+    /// ([`crate::intel::MockIntelPlatform::stored`]).
+    pub intel_root: Vec<u8>,
 }
 
 /// The repository's stored mock roots (`testvectors/mock`), which every
@@ -84,6 +87,9 @@ pub struct MockTrustRoots {
 pub fn trust_roots() -> Result<MockTrustRoots> {
     Ok(MockTrustRoots {
         amd_ark: MockAmdRoots::stored_milan()?.ark_der().to_vec(),
+        intel_root: crate::intel::MockIntelPlatform::stored()?
+            .root_der()
+            .to_vec(),
     })
 }
 

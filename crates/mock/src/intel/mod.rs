@@ -31,6 +31,9 @@ pub mod collateral;
 mod pcs;
 pub mod pki;
 pub mod quote;
+mod source;
+
+use std::sync::{Arc, OnceLock};
 
 use aws_lc_rs::digest;
 use aws_lc_rs::hmac;
@@ -49,6 +52,7 @@ pub use collateral::{intel_date, url_encode, MockCollateralOptions, DAY};
 pub use pcs::MockPcs;
 pub use pki::{MockIntelPki, MockKey, MockPck, MockSgxExtensions};
 pub use quote::{MockEnclave, MockTd, TdQuoteKind, DEFAULT_TEE_TCB_SVN};
+pub use source::MockCollateralSource;
 
 use crate::MockError;
 
@@ -146,6 +150,11 @@ impl MockIntelConfig {
     }
 }
 
+/// The seed of [`MockIntelPlatform::stored`]: public on purpose — anyone
+/// can sign as the mock platform, which is why its root is never trusted
+/// by default.
+pub const STORED_SEED: &[u8] = b"tee-attest mock Intel platform, stored seed v1";
+
 /// A mock Intel platform: PKI, PCK, attestation key, TDREPORT MAC key.
 pub struct MockIntelPlatform {
     config: MockIntelConfig,
@@ -169,6 +178,19 @@ impl MockIntelPlatform {
     /// A platform with the default configuration and fresh random keys.
     pub fn generate() -> Result<Self, MockError> {
         Self::build(MockIntelConfig::default(), None)
+    }
+
+    /// The repository's mock Intel platform: the default configuration
+    /// with keys derived from [`STORED_SEED`], built once per process. Every
+    /// mock TDX/SGX backend signs with it, and `trust_roots()` names its
+    /// root; like every mock root it is trusted only when asked for.
+    pub fn stored() -> Result<Arc<Self>, MockError> {
+        static STORED: OnceLock<Arc<MockIntelPlatform>> = OnceLock::new();
+        if let Some(p) = STORED.get() {
+            return Ok(Arc::clone(p));
+        }
+        let p = Arc::new(Self::from_seed(STORED_SEED)?);
+        Ok(Arc::clone(STORED.get_or_init(|| p)))
     }
 
     /// A platform with the default configuration and keys derived from
