@@ -111,7 +111,7 @@ usage: cargo xtask <task>
   lint     cargo fmt --check, cargo clippy --all-targets -D warnings, cargo deny check
   demo     the main job on the embedded default: mock vTPM (swtpm) + verification
   detect   which compiled-in TEE backends recognise this machine, as JSON
-  build --target-hw azure-snp|snp|verifier|all|auto [--release]
+  build --target-hw azure-snp|azure-tdx|snp|tdx|verifier|all|auto [--release]
            build the CLI (and, for a target with a TEE, the C library) with
            exactly the features that hardware needs; says which, and where
            the artefacts are (`verifier`: no libtss2, no mock)
@@ -552,15 +552,25 @@ const TARGETS: &[(&str, &str, Option<&str>)] = &[
         Some("azure-snp,local-verifier,maa"),
     ),
     (
+        "azure-tdx",
+        "azure-tdx,local-verifier,maa",
+        Some("azure-tdx,local-verifier,maa"),
+    ),
+    (
         "snp",
         "snp,local-verifier,maa",
         Some("snp,local-verifier,maa"),
     ),
+    (
+        "tdx",
+        "tdx,local-verifier,maa",
+        Some("tdx,local-verifier,maa"),
+    ),
     ("verifier", "local-verifier,maa,service", None),
     (
         "all",
-        "azure-snp,snp,mock,local-verifier,maa,service",
-        Some("azure-snp,snp,mock,local-verifier,maa"),
+        "azure-snp,azure-tdx,snp,tdx,mock,local-verifier,maa,service",
+        Some("azure-snp,azure-tdx,snp,tdx,mock,local-verifier,maa"),
     ),
 ];
 
@@ -571,6 +581,7 @@ const RELYING_PARTY_BUILDS: &[(&str, &str)] = &[
     ("tee-attest-maa", ""),
     ("tee-attest-policy", ""),
     ("tee-attest-snp", ""),
+    ("tee-attest-tdx", ""),
     ("tee-attest-azure", ""),
     ("tee-attest-verifier", ""),
     ("tee-attest", "local-verifier,maa"),
@@ -647,8 +658,8 @@ fn detected_target() -> Result<String> {
         .unwrap_or_else(|| "null".into());
     if tee == "null" {
         return Err(
-            "no TEE detected on this machine: name the target (--target-hw azure-snp, snp, \
-             verifier or all)"
+            "no TEE detected on this machine: name the target (--target-hw azure-snp, azure-tdx, \
+             snp, tdx, verifier or all)"
                 .into(),
         );
     }

@@ -1,11 +1,12 @@
-//! [`AzureSnpAppraiser`]: appraisal of Azure SEV-SNP CVM (AzureGuest)
-//! evidence into the claims MAA issues. Every check has a name that a
-//! refusal carries:
+//! [`AzureSnpAppraiser`] and [`AzureTdxAppraiser`]: appraisal of Azure
+//! SEV-SNP and TDX CVM (AzureGuest) evidence into the claims MAA issues.
+//! Every check has a name that a refusal carries:
 //!
 //! | check | what |
 //! |---|---|
 //! | `snp.*` | the SNP report's signature, chain, TCB (the snp crate) |
-//! | `hcl.binding` | report_data begins with the hash of the HCL variable data |
+//! | `quote.*`, `pck.*`, `tcb-info.*`, `qe-identity.*`, … | the TD quote with Intel's DCAP rules (the tdx crate) |
+//! | `hcl.binding` | the report's (TD quote's) report_data begins with the hash of the HCL variable data |
 //! | `hcl.ak` | the variable data carries the AK (`HCLAkPub`) |
 //! | `ak.match` | the TPM's AK public area is that key |
 //! | `quote.*` | the quote: signature by the AK, nonce, PCR selection and digest |
@@ -23,7 +24,11 @@ use tee_attest_snp::{RootOrigin, SnpOptions, SnpVerified, SnpVerifier, TrustAnch
 use tee_attest_tpm::eventlog::EventLog;
 use tee_attest_tpm::verify::{attributes, verify_certify, verify_quote, RsaPublic, TpmPublic};
 
-use crate::{AzureError, VarData, AZURE_GUEST_SNP};
+use std::sync::Arc;
+
+use tee_attest_tdx::{DcapAppraiser, DcapTrust};
+
+use crate::{AzureError, VarData, AZURE_GUEST_SNP, AZURE_GUEST_TDX};
 
 fn check(name: &'static str, detail: impl Into<String>) -> Error {
     AzureError::check(name, detail).into()
@@ -71,6 +76,60 @@ impl Appraiser for AzureSnpAppraiser {
     }
 }
 
+/// The appraiser of Azure TDX CVM evidence (`AzureGuest` with `Tdx`
+/// isolation): the TD quote verified with Intel's DCAP rules (the
+/// [`DcapTrust`] it shares with the `TdxVm` appraiser: Intel's root, extra
+/// (mock) roots only when configured, the collateral sources), its report
+/// data binding the HCL variable data, then the vTPM as for SEV-SNP.
+///
+/// `azure-compliant-cvm` here means: the quote chains to Intel's genuine
+/// root, the TD is not debuggable, and the HCL's VM configuration says
+/// secure boot and the vTPM are on. On Azure, MRTD and the RTMRs measure
+/// the paravisor, not the guest: the guest's boot is in the vTPM's PCRs.
+#[derive(Debug, Clone)]
+pub struct AzureTdxAppraiser {
+    dcap: DcapAppraiser,
+}
+
+impl AzureTdxAppraiser {
+    /// An appraiser verifying TD quotes with `trust`.
+    pub fn new(trust: Arc<DcapTrust>) -> Self {
+        Self {
+            dcap: DcapAppraiser::tdx_vm(trust),
+        }
+    }
+}
+
+impl Appraiser for AzureTdxAppraiser {
+    fn evidence_type(&self) -> EvidenceType {
+        AZURE_GUEST_TDX
+    }
+
+    fn appraise(
+        &self,
+        evidence: &Evidence,
+        expected_nonce: Option<&[u8]>,
+    ) -> Result<Appraisal, Error> {
+        if evidence.evidence_type != AZURE_GUEST_TDX {
+            return Err(AzureError::ReportType {
+                found: evidence.evidence_type.to_string(),
+                expected: "AzureGuest/Tdx",
+            }
+            .into());
+        }
+        check_nonces(evidence, expected_nonce)?;
+        let q = self.dcap.verify_quote(&evidence.hardware_report)?;
+        let hw = Hardware {
+            report_data: q.report_data.to_vec(),
+            attestation_type: "tdxvm",
+            compliant: !q.mock && !q.debug,
+            mock: q.mock,
+            claims: q.claims,
+        };
+        appraise_vtpm(evidence, hw)
+    }
+}
+
 /// The hash the HCL bound into report_data: SHA-256, -384 or -512 of the
 /// variable data (the IGVM header that names it is not part of AzureGuest
 /// evidence, so each is tried).
@@ -105,23 +164,20 @@ fn compliant_claims(
         && flag("tpm-enabled")
 }
 
-/// Appraise AzureGuest evidence of an Azure SEV-SNP CVM.
-///
-/// `expected_nonce`: the nonce the caller requires; the evidence's own
-/// nonce must equal it, and the quote and the certification must bind it.
-pub fn appraise_azure_snp(
-    snp: &SnpVerifier,
-    snp_opts: &SnpOptions,
-    evidence: &Evidence,
-    expected_nonce: Option<&[u8]>,
-) -> Result<Appraisal, Error> {
-    if evidence.evidence_type != AZURE_GUEST_SNP {
-        return Err(AzureError::ReportType {
-            found: evidence.evidence_type.to_string(),
-            expected: "AzureGuest/SevSnp",
-        }
-        .into());
-    }
+/// What the hardware part of AzureGuest evidence established: its report
+/// data, the claims for `x-ms-isolation-tee`, and whether it is compliant
+/// as far as the hardware can tell (a genuine root, not debuggable, …).
+struct Hardware {
+    report_data: Vec<u8>,
+    attestation_type: &'static str,
+    claims: Map<String, Value>,
+    compliant: bool,
+    mock: bool,
+}
+
+/// The nonce checks every AzureGuest appraisal starts with: the evidence's
+/// nonce is the one expected, and the one its client payload names.
+fn check_nonces(evidence: &Evidence, expected_nonce: Option<&[u8]>) -> Result<(), Error> {
     if let Some(n) = expected_nonce {
         if n != evidence.nonce.as_slice() {
             return Err(check(
@@ -145,10 +201,49 @@ pub fn appraise_azure_snp(
             ));
         }
     }
+    Ok(())
+}
 
+/// Appraise AzureGuest evidence of an Azure SEV-SNP CVM.
+///
+/// `expected_nonce`: the nonce the caller requires; the evidence's own
+/// nonce must equal it, and the quote and the certification must bind it.
+pub fn appraise_azure_snp(
+    snp: &SnpVerifier,
+    snp_opts: &SnpOptions,
+    evidence: &Evidence,
+    expected_nonce: Option<&[u8]>,
+) -> Result<Appraisal, Error> {
+    if evidence.evidence_type != AZURE_GUEST_SNP {
+        return Err(AzureError::ReportType {
+            found: evidence.evidence_type.to_string(),
+            expected: "AzureGuest/SevSnp",
+        }
+        .into());
+    }
+    check_nonces(evidence, expected_nonce)?;
     // The hardware root: the SNP report and its chain.
     let verified = snp.verify(&evidence.hardware_report, &evidence.certificates, snp_opts)?;
-    if !binding_holds(&verified.report.report_data, &evidence.runtime_data) {
+    let claims = verified.maa_claims();
+    let compliant = verified.root == RootOrigin::Amd
+        && claims.get("x-ms-sevsnpvm-is-debuggable") == Some(&Value::Bool(false))
+        && claims.get("x-ms-sevsnpvm-vmpl") == Some(&json!(0));
+    let hw = Hardware {
+        report_data: verified.report.report_data.to_vec(),
+        attestation_type: "sevsnpvm",
+        claims,
+        compliant,
+        mock: verified.root != RootOrigin::Amd,
+    };
+    appraise_vtpm(evidence, hw)
+}
+
+/// The vTPM half of an AzureGuest appraisal, after the hardware's: the
+/// variable data bound by the report data, the AK it vouches for, the TPM
+/// quote and the certified ephemeral key, the event log; then the claims.
+fn appraise_vtpm(evidence: &Evidence, hw: Hardware) -> Result<Appraisal, Error> {
+    let nonce = evidence.nonce.as_slice();
+    if !binding_holds(&hw.report_data, &evidence.runtime_data) {
         return Err(check(
             "hcl.binding",
             "report_data is not the hash of the HCL variable data",
@@ -221,12 +316,18 @@ pub fn appraise_azure_snp(
     }
 
     let vm_config = var_data.vm_configuration().cloned();
-    let snp_claims = verified.maa_claims();
-    let compliant = compliant_claims(verified.root, &snp_claims, vm_config.as_ref());
-    let mock = verified.root != RootOrigin::Amd;
+    let flag = |k: &str| {
+        vm_config
+            .as_ref()
+            .and_then(|c| c.get(k))
+            .and_then(Value::as_bool)
+            == Some(true)
+    };
+    let compliant = hw.compliant && flag("secure-boot") && flag("tpm-enabled");
+    let mock = hw.mock;
 
     let mut tee = Map::new();
-    tee.insert("x-ms-attestation-type".into(), json!("sevsnpvm"));
+    tee.insert("x-ms-attestation-type".into(), json!(hw.attestation_type));
     if compliant {
         tee.insert(
             "x-ms-compliance-status".into(),
@@ -244,7 +345,7 @@ pub fn appraise_azure_snp(
         runtime.insert("vm-configuration".into(), c.clone());
     }
     tee.insert("x-ms-runtime".into(), Value::Object(runtime));
-    tee.extend(snp_claims);
+    tee.extend(hw.claims);
 
     let mut claims = Map::new();
     if let Some(sb) = secure_boot {

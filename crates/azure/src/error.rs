@@ -2,6 +2,7 @@
 
 use tee_attest_core::{CodedError, ErrorCode};
 use tee_attest_snp::SnpError;
+use tee_attest_tdx::TdxError;
 
 /// An error of the Azure crate.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +46,10 @@ pub enum AzureError {
     /// The SEV-SNP report inside failed to parse or verify.
     #[error(transparent)]
     Snp(#[from] SnpError),
+    /// The TDREPORT inside, or a TD quote for it, failed to parse (code 20;
+    /// 21 when empty).
+    #[error(transparent)]
+    Tdx(#[from] TdxError),
 }
 
 impl AzureError {
@@ -72,6 +77,7 @@ impl CodedError for AzureError {
             AzureError::Binding(_) | AzureError::Check { .. } => ErrorCode::AttestationFailed,
             AzureError::ReportType { .. } => ErrorCode::InvalidInputParameter,
             AzureError::Snp(e) => e.code(),
+            AzureError::Tdx(e) => e.code(),
         }
     }
 }

@@ -1,4 +1,9 @@
-//! `AzureSnpProvider`: evidence from an Azure SEV-SNP confidential VM.
+//! The evidence providers of Azure confidential VMs: [`AzureSnpProvider`]
+//! (SEV-SNP, here) and [`AzureTdxProvider`] (TDX, [`tdx`]), which share the
+//! vTPM half of the evidence, their configuration ([`AzureCvmConfig`]) and
+//! detection; [`imds::TdQuoteClient`] is IMDS's TD quote service.
+//!
+//! `AzureSnpProvider`, evidence from an Azure SEV-SNP confidential VM:
 //!
 //! 1. write fresh user data — the 64 bytes of report data the verifier's
 //!    challenge asks for, else SHA-512(nonce ‖ runtime data) — to NV
@@ -16,35 +21,42 @@
 //! TPM work runs on a blocking thread (the ESAPI context is not `Send`).
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_lc_rs::digest;
 use tee_attest_core::{
-    Decryptor, DetectContext, Error, ErrorCode, Evidence, EvidenceProvider, EvidenceRequest,
-    EvidenceType, ProviderConfig, Result, TeeBackend, TeeId, TpmEvidence,
+    Decryptor, DetectContext, Evidence, EvidenceProvider, EvidenceRequest, EvidenceType,
+    ProviderConfig, Result, TeeBackend, TeeId,
 };
 use tee_attest_snp::collateral::{CollateralChain, CollateralRequest, HttpConfig, Thim};
-use tee_attest_tpm::handles::{
-    AK_CERT_NV_INDEX, AK_PERSISTENT_HANDLE, HCL_REPORT_NV_INDEX, HCL_USER_DATA_NV_INDEX,
-    HCL_USER_DATA_SIZE,
-};
-use tee_attest_tpm::{CertifiedKey, Quote, SavedKey, Tpm, TpmDecryptor, TpmError};
+use tee_attest_tpm::handles::{HCL_REPORT_NV_INDEX, HCL_USER_DATA_SIZE};
+use tee_attest_tpm::Tpm;
 
-use crate::{AzureError, HclReport, ReportType, AZURE_GUEST_SNP, AZURE_SNP};
+use crate::{HclReport, ReportType, AZURE_GUEST_SNP, AZURE_SNP};
+
+pub mod imds;
+pub mod tdx;
+mod vtpm;
+
+pub use imds::{ImdsError, TdQuoteClient, TDQUOTE_PATH};
+pub use tdx::{AzureTdxConfig, AzureTdxProvider, BACKEND as TDX_BACKEND};
+use vtpm::{check_fresh, Vtpm};
 
 /// Azure's instance metadata service, reachable only inside Azure.
 pub const AZURE_IMDS_URL: &str = "http://169.254.169.254";
 /// Where Linux exposes the TCG (measured boot) event log.
 pub const TCG_EVENT_LOG: &str = "/sys/kernel/security/tpm0/binary_bios_measurements";
 
-/// Configuration of [`AzureSnpProvider`].
+/// Configuration of an Azure CVM provider ([`AzureSnpProvider`],
+/// [`AzureTdxProvider`]).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct AzureSnpConfig {
+pub struct AzureCvmConfig {
     /// The vTPM's TCTI; `None` for `$TEE_ATTEST_TCTI` or the device.
     pub tcti: Option<String>,
-    /// The IMDS base URL (THIM). Tests point it at loopback.
+    /// The IMDS base URL (THIM on SEV-SNP, `/acc/tdquote` on TDX). Tests
+    /// point it at loopback.
     pub imds_url: String,
     /// The TCG event log path.
     pub event_log: PathBuf,
@@ -54,11 +66,14 @@ pub struct AzureSnpConfig {
     /// data (az-cvm-tooling's way). Microsoft's client leaves it empty and
     /// relies on the client payload and the ephemeral key for freshness.
     pub nonce_in_quote: bool,
-    /// HTTP retries and time-outs for collateral.
+    /// HTTP retries and time-outs for IMDS (collateral, TD quotes).
     pub http: HttpConfig,
 }
 
-impl AzureSnpConfig {
+/// The configuration of [`AzureSnpProvider`].
+pub type AzureSnpConfig = AzureCvmConfig;
+
+impl AzureCvmConfig {
     /// Evidence exactly as Microsoft's client gathers it: SHA-256 PCRs 0–7,
     /// empty qualifying data.
     pub fn microsoft_compatible() -> Self {
@@ -70,7 +85,7 @@ impl AzureSnpConfig {
     }
 }
 
-impl Default for AzureSnpConfig {
+impl Default for AzureCvmConfig {
     fn default() -> Self {
         Self {
             tcti: None,
@@ -86,61 +101,14 @@ impl Default for AzureSnpConfig {
 /// Gathers Azure SEV-SNP CVM evidence from the vTPM and IMDS.
 #[derive(Debug)]
 pub struct AzureSnpProvider {
-    config: AzureSnpConfig,
+    config: AzureCvmConfig,
     collateral: CollateralChain,
-    /// The ephemeral key's decryptor, made once (by the first evidence or
-    /// the first `decryptor()` call) and shared with the evidence.
-    decryptor: Mutex<Option<Arc<TpmDecryptor>>>,
+    /// The vTPM half, with the ephemeral key's decryptor (made once, by the
+    /// first evidence or the first `decryptor()` call, and shared with the
+    /// evidence).
+    vtpm: Vtpm,
     /// For the mock backend: the TEE id its evidence reports.
     tee: TeeId,
-}
-
-/// What the TPM part returns.
-struct Gathered {
-    hcl: Vec<u8>,
-    ak_pub: Vec<u8>,
-    ak_cert: Option<Vec<u8>>,
-    quote: Quote,
-    certified: CertifiedKey,
-    decryptor: TpmDecryptor,
-}
-
-fn gather(
-    tcti: Option<&str>,
-    user_data: &[u8; HCL_USER_DATA_SIZE],
-    nonce: &[u8],
-    pcrs: &[u32],
-    saved: Option<SavedKey>,
-) -> Result<Gathered, TpmError> {
-    let mut tpm = Tpm::open(tcti)?;
-    tpm.nv_write(HCL_USER_DATA_NV_INDEX, user_data)?;
-    let hcl = tpm.nv_read(HCL_REPORT_NV_INDEX)?;
-    let (ak_pub, _) = tpm.read_public(AK_PERSISTENT_HANDLE)?;
-    let ak_cert = match tpm.nv_size(AK_CERT_NV_INDEX)? {
-        Some(_) => Some(tpm.nv_read(AK_CERT_NV_INDEX)?),
-        None => None,
-    };
-    let quote = tpm.quote(AK_PERSISTENT_HANDLE, pcrs, nonce)?;
-    // The decryptor's key when its context still loads (no second key
-    // generation), else the key made anew (the same key within one boot).
-    let key = match saved
-        .and_then(|(ctx, area, public)| tpm.load_ephemeral_key(ctx, area, public).ok())
-    {
-        Some(k) => k,
-        None => tpm.ephemeral_key()?,
-    };
-    let certified = tpm.certify(&key, AK_PERSISTENT_HANDLE, nonce);
-    let saved = tpm.save_ephemeral_key(&key).ok();
-    let decryptor = TpmDecryptor::from_parts(tcti, key.key.clone(), key.public.clone(), saved);
-    tpm.flush_ephemeral_key(key);
-    Ok(Gathered {
-        hcl,
-        ak_pub,
-        ak_cert,
-        quote,
-        certified: certified?,
-        decryptor,
-    })
 }
 
 /// The user data written for a request: SHA-512(nonce ‖ runtime data).
@@ -166,7 +134,7 @@ impl AzureSnpProvider {
         Self {
             config,
             collateral,
-            decryptor: Mutex::new(None),
+            vtpm: Vtpm::default(),
             tee: AZURE_SNP,
         }
     }
@@ -177,10 +145,6 @@ impl AzureSnpProvider {
     pub fn reporting_as(mut self, tee: TeeId) -> Self {
         self.tee = tee;
         self
-    }
-
-    fn shared_decryptor(&self) -> Option<Arc<TpmDecryptor>> {
-        self.decryptor.lock().ok().and_then(|d| d.clone())
     }
 }
 
@@ -195,48 +159,11 @@ impl EvidenceProvider for AzureSnpProvider {
     }
 
     async fn evidence(&self, request: &EvidenceRequest) -> Result<Evidence> {
-        if request.nonce.len() > 64 {
-            return Err(Error::new(
-                ErrorCode::InvalidInputParameter,
-                format!(
-                    "nonce of {} bytes: a TPM quote binds at most 64",
-                    request.nonce.len()
-                ),
-            ));
-        }
-        let user_data = request
-            .report_data
-            .unwrap_or_else(|| user_data_for(request));
-        let (tcti, nonce, pcrs) = (
-            self.config.tcti.clone(),
-            if self.config.nonce_in_quote {
-                request.nonce.clone()
-            } else {
-                Vec::new()
-            },
-            self.config.quote_pcrs.clone(),
-        );
-        let saved = self.shared_decryptor().and_then(|d| d.saved_key());
-        let g = tokio::task::spawn_blocking(move || {
-            gather(tcti.as_deref(), &user_data, &nonce, &pcrs, saved)
-        })
-        .await
-        .map_err(|e| Error::with_source(ErrorCode::TpmInternalFailure, "TPM task failed", e))??;
-        if let Ok(mut d) = self.decryptor.lock() {
-            *d = Some(Arc::new(g.decryptor));
-        }
-
-        let hcl = HclReport::from_bytes(&g.hcl)?;
+        let v = self.vtpm.gather(&self.config, request).await?;
+        let hcl = HclReport::from_bytes(&v.hcl)?;
         let report = hcl.snp_report()?;
         hcl.check_binding()?;
-        let var_data = hcl.var_data()?;
-        if var_data.user_data().as_deref() != Some(&user_data[..]) {
-            return Err(AzureError::Binding(
-                "the HCL report does not carry the user data just written: it was not refreshed"
-                    .into(),
-            )
-            .into());
-        }
+        check_fresh(&hcl, &v.user_data)?;
         let collateral = self
             .collateral
             .resolve(&CollateralRequest::from_report(&report))
@@ -246,39 +173,18 @@ impl EvidenceProvider for AzureSnpProvider {
         let mut evidence = Evidence::new(self.tee, AZURE_GUEST_SNP);
         evidence.hardware_report = hcl.hw_report.clone();
         evidence.runtime_data = hcl.var_data.clone();
-        evidence.hcl_report = Some(g.hcl);
+        evidence.hcl_report = Some(v.hcl);
         evidence.certificates = collateral.certs();
-        let mut tpm = TpmEvidence::default();
-        tpm.ak_pub = g.ak_pub;
-        tpm.ak_cert = g.ak_cert;
-        tpm.quote = g.quote.attest;
-        tpm.quote_signature = g.quote.signature;
-        tpm.pcrs = g.quote.pcrs;
-        tpm.enc_key_pub = g.certified.public;
-        tpm.enc_key_certify_info = g.certified.certify_info;
-        tpm.enc_key_certify_signature = g.certified.signature;
-        evidence.tpm = Some(tpm);
+        evidence.tpm = Some(v.tpm);
         evidence.event_log = event_log;
         // What the quote and the certification bind.
-        evidence.nonce = if self.config.nonce_in_quote {
-            request.nonce.clone()
-        } else {
-            Vec::new()
-        };
+        evidence.nonce = v.nonce;
         evidence.client_payload = request.client_payload.clone();
         Ok(evidence)
     }
 
     fn decryptor(&self) -> Result<Arc<dyn Decryptor>> {
-        if let Some(d) = self.shared_decryptor() {
-            return Ok(d);
-        }
-        let made = Arc::new(TpmDecryptor::open(self.config.tcti.as_deref())?);
-        let mut slot = self
-            .decryptor
-            .lock()
-            .map_err(|_| Error::new(ErrorCode::TpmInternalFailure, "decryptor lock poisoned"))?;
-        Ok(slot.get_or_insert(made).clone())
+        self.vtpm.decryptor(self.config.tcti.as_deref())
     }
 }
 
@@ -288,11 +194,12 @@ pub const IMDS_URL_ENV: &str = "TEE_ATTEST_IMDS_URL";
 pub const EVENT_LOG_ENV: &str = "TEE_ATTEST_EVENT_LOG";
 
 /// The provider configuration a [`ProviderConfig`] and the environment say:
-/// each field from the config, else its environment variable, else Azure's.
-pub fn config_from(config: &ProviderConfig) -> AzureSnpConfig {
-    let mut cfg = AzureSnpConfig {
+/// each field from the config, else its environment variable, else Azure's
+/// (for SEV-SNP and TDX alike).
+pub fn config_from(config: &ProviderConfig) -> AzureCvmConfig {
+    let mut cfg = AzureCvmConfig {
         tcti: config.tcti.clone(),
-        ..AzureSnpConfig::default()
+        ..AzureCvmConfig::default()
     };
     if let Some(url) = config
         .imds_url

@@ -36,9 +36,10 @@ enum Command {
     Attest(cmd::attest::AttestArgs),
     #[cfg(feature = "service")]
     /// Serve the local verifier over HTTP(S), shaped like MAA's REST API.
-    Serve(cmd::serve::ServeArgs),
+    Serve(Box<cmd::serve::ServeArgs>),
     #[cfg(feature = "mock")]
-    /// A persistent mock Azure SEV-SNP CVM to develop against.
+    /// A persistent mock TEE to develop against: an Azure SEV-SNP or TDX
+    /// CVM, a bare-metal SEV-SNP or TDX guest.
     #[command(subcommand)]
     Mock(cmd::mock::MockCmd),
     /// Inspect attestation tokens.
@@ -76,7 +77,7 @@ fn main() -> ExitCode {
         Command::Attest(a) => cmd::attest::run(a),
         Command::Token(c) => cmd::token::run(c),
         #[cfg(feature = "service")]
-        Command::Serve(a) => cmd::serve::run(a),
+        Command::Serve(a) => cmd::serve::run(*a),
         #[cfg(feature = "mock")]
         Command::Mock(c) => cmd::mock::run(c),
         #[cfg(feature = "mock")]

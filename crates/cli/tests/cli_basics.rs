@@ -91,14 +91,17 @@ fn detect_reads_the_hcl_report_type_from_the_vtpm() {
     assert_eq!(v["tee"], "azure-snp", "{v}");
     assert_eq!(v["detected"][0]["details"]["hcl_report"]["type"], "snp");
     assert_eq!(v["recommended_features"], serde_json::json!(["azure-snp"]));
-    // A TDX CVM's report is not claimed by the SNP backend (no TDX backend
-    // is compiled in yet).
+    // A TDX CVM's report is claimed by the Azure TDX backend, not the SNP one.
     blob[1224..1228].copy_from_slice(&4u32.to_le_bytes());
     vtpm.open()
         .unwrap()
         .nv_write(HCL_REPORT_NV_INDEX, &blob)
         .unwrap();
-    assert_eq!(run()["tee"], serde_json::Value::Null);
+    let v = run();
+    assert_eq!(v["tee"], "azure-tdx", "{v}");
+    assert_eq!(v["detected"].as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(v["detected"][0]["details"]["hcl_report"]["type"], "tdx");
+    assert_eq!(v["recommended_features"], serde_json::json!(["azure-tdx"]));
 }
 
 #[test]

@@ -238,3 +238,89 @@ fn the_genuine_root_is_replaced_only_when_asked() {
     ]);
     assert_eq!(code(&out), 6, "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// `evidence azure-tdx` on an HCL report of the mock Intel platform (type 4,
+/// a TDREPORT binding the variable data) with the TD quote made of it: the
+/// claims carry the variable data; a quote of another TDREPORT, changed
+/// variable data and the genuine root are each refused.
+#[test]
+fn azure_tdx_hcl_report_and_its_quote() {
+    use tee_attest_azure::{HashType, HclReport, ReportType};
+    use tee_attest_mock::intel::{MockCollateralOptions, MockIntelPlatform};
+
+    let platform = MockIntelPlatform::stored().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    platform
+        .write_offline_dir(&d.join("collateral"), &MockCollateralOptions::at(now))
+        .unwrap();
+    std::fs::write(d.join("root.der"), platform.root_der()).unwrap();
+    let hcl_for = |var: &[u8]| {
+        let mut td = platform.td();
+        td.report_data[..32].copy_from_slice(&HashType::Sha256.digest(var));
+        let tdreport = platform.tdreport(&td);
+        let quote = platform.quote_from_tdreport(&tdreport).unwrap();
+        let hcl = HclReport::new(ReportType::Tdx, HashType::Sha256, &tdreport, var.to_vec())
+            .unwrap()
+            .to_nv_bytes(8192);
+        (hcl, quote)
+    };
+    let var =
+        br#"{"keys":[{"kid":"HCLAkPub","kty":"RSA","n":"AQAB","e":"AQAB"}],"user-data":"00"}"#;
+    let (hcl, quote) = hcl_for(var);
+    std::fs::write(d.join("hcl.bin"), &hcl).unwrap();
+    std::fs::write(d.join("quote.bin"), &quote).unwrap();
+    let s = |p: &str| d.join(p).display().to_string();
+    let args = |quote: &str, hcl: &str, root: bool| {
+        let mut a = vec![
+            "evidence".to_string(),
+            "azure-tdx".into(),
+            "--report".into(),
+            s(hcl),
+            "--quote".into(),
+            s(quote),
+            "--collateral".into(),
+            s("collateral"),
+        ];
+        if root {
+            a.extend(["--trust-root".into(), s("root.der")]);
+        }
+        a
+    };
+    let go = |a: Vec<String>| run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let c = claims(&go(args("quote.bin", "hcl.bin", true)));
+    assert_eq!(c["x-ms-attestation-type"], "tdxvm");
+    assert_eq!(c["attester_tcb_status"], "UpToDate");
+    assert_eq!(c["x-ms-runtime"]["user-data"], "00");
+    assert_eq!(c["tdx_mrtd"], hex::encode(platform.td().mr_td));
+
+    // The quote of another TDREPORT (other variable data): 6, named.
+    let (_, other_quote) = hcl_for(br#"{"keys":[],"user-data":"01"}"#);
+    std::fs::write(d.join("other.bin"), &other_quote).unwrap();
+    let out = go(args("other.bin", "hcl.bin", true));
+    assert_eq!(code(&out), 6);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("tdquote.report_data"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Variable data changed after the TDREPORT bound it: refused.
+    let mut changed = hcl.clone();
+    let pos = changed.windows(7).position(|w| w == b"user-da").unwrap();
+    changed[pos + 12] = b'9';
+    std::fs::write(d.join("changed.bin"), &changed).unwrap();
+    let out = go(args("quote.bin", "changed.bin", true));
+    assert_eq!(code(&out), 6, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("variable data"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The genuine root only: the mock chain is refused.
+    let out = go(args("quote.bin", "hcl.bin", false));
+    assert_eq!(code(&out), 6, "{}", String::from_utf8_lossy(&out.stderr));
+}

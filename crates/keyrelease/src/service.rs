@@ -586,14 +586,14 @@ pub fn router(state: Arc<ReleaseState>) -> Router {
 }
 
 /// Serve the release routes alone (with `GET /openapi.json`) on `listener`
-/// until `shutdown` completes.
+/// until `shutdown` completes, within the verifier service's default
+/// limits (connections, time-outs, body sizes: `serve_app_with`).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<ReleaseState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    axum::serve(listener, api(state).into_app())
-        .with_graceful_shutdown(shutdown)
+    tee_attest_verifier::service::serve_app(listener, api(state).into_app(), shutdown)
         .await
         .map_err(|e| KeyReleaseError::Store(format!("serving: {e}")))
 }

@@ -16,6 +16,12 @@
 //! }
 //! SNP Proof = b64(JSON {"SnpReport": b64url(report),
 //!                       "VcekCertChain": b64(VCEK PEM ‖ ASK PEM ‖ ARK PEM)})
+//! TDX Proof = b64(TD quote)
+//!
+//! POST /attest/SevSnpVm  {report: b64url(JSON SnpProof), runtimeData: {data, dataType},
+//!                         initTimeData, nonce, draftPolicyForAttestation}
+//! POST /attest/TdxVm     {quote: b64url(TD quote), runtimeData: {data, dataType},
+//!                         initTimeData, nonce}
 //! ```
 //!
 //! "b64" is padded standard base64 on output; on input both alphabets, with
@@ -33,7 +39,13 @@ pub const AZURE_GUEST_SNP: EvidenceType = EvidenceType::new("AzureGuest", Some("
 pub const SEV_SNP_VM: EvidenceType = EvidenceType::new("SevSnpVm", None);
 /// AzureGuest evidence of a TDX CVM (`IsolationInfo` type `Tdx`).
 pub const AZURE_GUEST_TDX: EvidenceType = EvidenceType::new("AzureGuest", Some("Tdx"));
+/// MAA's `TdxVm` evidence: a bare TD quote and the runtime data its
+/// `report_data[0..32]` binds (SHA-256).
+pub const TDX_VM: EvidenceType = EvidenceType::new("TdxVm", None);
+/// MAA's `SgxEnclave` evidence: an SGX quote and the enclave held data.
+pub const SGX_ENCLAVE: EvidenceType = EvidenceType::new("SgxEnclave", None);
 
+use crate::limits::{check_json_depth, RequestLimits, CLIENT_PAYLOAD_KEYS_CEILING};
 use crate::{b64, MaaError};
 
 /// `AttestationProtocolVersion` that this crate speaks.
@@ -42,6 +54,10 @@ pub const PROTOCOL_VERSION: &str = "2.0";
 pub const AZURE_GUEST_PATH: &str = "/attest/AzureGuest";
 /// The path of the SEV-SNP platform attestation endpoint.
 pub const SEV_SNP_VM_PATH: &str = "/attest/SevSnpVm";
+/// The path of the TDX platform attestation endpoint.
+pub const TDX_VM_PATH: &str = "/attest/TdxVm";
+/// The route of SGX enclave attestation.
+pub const SGX_ENCLAVE_PATH: &str = "/attest/SgxEnclave";
 /// The REST API version Microsoft's client sends.
 pub const API_VERSION: &str = "2020-10-01";
 /// The largest request body [`parse_request_body`] accepts (bytes).
@@ -235,14 +251,27 @@ impl SnpProof {
     /// The report and the chain as DER certificates, leaf first. Code 21 for
     /// an empty report, 17 for an empty chain, 2 for bad base64 or PEM.
     pub fn decode(&self) -> Result<(Vec<u8>, Vec<Vec<u8>>), MaaError> {
+        self.decode_with(&RequestLimits::default())
+    }
+
+    /// [`SnpProof::decode`] within `limits`: code 8 for a chain of more
+    /// certificates or bytes than they allow.
+    pub fn decode_with(&self, limits: &RequestLimits) -> Result<(Vec<u8>, Vec<Vec<u8>>), MaaError> {
         let report = b64::decode_field(&self.snp_report, "SnpReport")?;
         if report.is_empty() {
             return Err(MaaError::EmptyReport);
         }
+        // base64 is 4/3 of the text: refuse before decoding.
+        if self.vcek_cert_chain.len() / 4 * 3 > limits.max_chain_bytes {
+            return Err(chain_too_large(limits));
+        }
         let chain = b64::decode_field(&self.vcek_cert_chain, "VcekCertChain")?;
+        if chain.len() > limits.max_chain_bytes {
+            return Err(chain_too_large(limits));
+        }
         let text = String::from_utf8(chain)
             .map_err(|_| MaaError::malformed("VcekCertChain", "the PEM text is not UTF-8"))?;
-        let certs = pem_certificates(&text)?;
+        let certs = pem_certificates_capped(&text, limits.max_chain_certificates)?;
         if certs.is_empty() {
             return Err(MaaError::EmptyVcek);
         }
@@ -266,6 +295,13 @@ impl SnpProof {
             },
         })
     }
+}
+
+fn chain_too_large(limits: &RequestLimits) -> MaaError {
+    MaaError::InvalidInput(format!(
+        "VcekCertChain is larger than {} bytes",
+        limits.max_chain_bytes
+    ))
 }
 
 /// The AzureGuest `AttestationInfo` document, as on the wire.
@@ -294,7 +330,13 @@ pub struct AttestationInfo {
     pub tcg_logs: String,
     /// The client payload, each value b64 of the client's string. Microsoft's
     /// client sends `null` when there is none; so does this crate.
-    #[serde(rename = "ClientPayload", default)]
+    /// At most [`CLIENT_PAYLOAD_KEYS_CEILING`] members are read: the parse
+    /// stops there (code 16).
+    #[serde(
+        rename = "ClientPayload",
+        default,
+        deserialize_with = "capped_client_payload"
+    )]
     pub client_payload: Option<BTreeMap<String, String>>,
     /// The vTPM evidence.
     #[serde(rename = "TpmInfo")]
@@ -302,6 +344,47 @@ pub struct AttestationInfo {
     /// The hardware isolation evidence.
     #[serde(rename = "IsolationInfo")]
     pub isolation_info: IsolationInfo,
+}
+
+/// `ClientPayload`: `null` or an object of at most
+/// [`CLIENT_PAYLOAD_KEYS_CEILING`] string members, refused at the first
+/// member past it (nothing more is built).
+fn capped_client_payload<'de, D>(d: D) -> Result<Option<BTreeMap<String, String>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct Capped;
+    impl<'de> serde::de::Visitor<'de> for Capped {
+        type Value = Option<BTreeMap<String, String>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("null or an object of strings")
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((k, v)) = map.next_entry::<String, String>()? {
+                if out.len() >= CLIENT_PAYLOAD_KEYS_CEILING {
+                    return Err(serde::de::Error::custom(format_args!(
+                        "ClientPayload has more than {CLIENT_PAYLOAD_KEYS_CEILING} members"
+                    )));
+                }
+                out.insert(k, v);
+            }
+            Ok(Some(out))
+        }
+    }
+    d.deserialize_option(Capped)
 }
 
 fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
@@ -394,6 +477,29 @@ impl AttestationInfo {
     /// field that does not decode (naming it), 17/21 for an empty VCEK chain
     /// or report, 8 for trusted launch (no hardware evidence).
     pub fn to_evidence(&self) -> Result<(Evidence, OsInfo), MaaError> {
+        self.to_evidence_with(&RequestLimits::default())
+    }
+
+    /// [`AttestationInfo::to_evidence`] within `limits`: code 8 for a
+    /// client payload, a chain or a JSON document past them.
+    pub fn to_evidence_with(&self, limits: &RequestLimits) -> Result<(Evidence, OsInfo), MaaError> {
+        if let Some(p) = &self.client_payload {
+            if p.len() > limits.max_client_payload_keys {
+                return Err(MaaError::InvalidInput(format!(
+                    "ClientPayload has {} members; at most {} are accepted",
+                    p.len(),
+                    limits.max_client_payload_keys
+                )));
+            }
+            // Values are base64 of at least as many bytes as they decode to.
+            let size: usize = p.iter().map(|(k, v)| k.len() + v.len() / 4 * 3).sum();
+            if size > limits.max_client_payload_bytes {
+                return Err(MaaError::InvalidInput(format!(
+                    "ClientPayload is larger than {} bytes",
+                    limits.max_client_payload_bytes
+                )));
+            }
+        }
         let text = |field: &str, what: &str| -> Result<String, MaaError> {
             String::from_utf8(b64::decode_field(field, what)?)
                 .map_err(|_| MaaError::malformed(what, "not UTF-8 text"))
@@ -419,11 +525,21 @@ impl AttestationInfo {
         let (tee, hardware_report, certificates, runtime_data) = match (iso.isolation_type, ev) {
             (IsolationType::SevSnp, Some(ev)) => {
                 let proof_json = b64::decode_field(&ev.proof, "IsolationInfo.Evidence.Proof")?;
+                check_json_depth(
+                    &proof_json,
+                    limits.max_json_depth,
+                    "IsolationInfo.Evidence.Proof",
+                )?;
                 let proof: SnpProof = serde_json::from_slice(&proof_json)
                     .map_err(|e| MaaError::json("IsolationInfo.Evidence.Proof", e))?;
-                let (report, certs) = proof.decode()?;
+                let (report, certs) = proof.decode_with(limits)?;
                 let rt =
                     b64::decode_field(&ev.run_time_data, "IsolationInfo.Evidence.RunTimeData")?;
+                check_json_depth(
+                    &rt,
+                    limits.max_json_depth,
+                    "IsolationInfo.Evidence.RunTimeData",
+                )?;
                 (
                     (TeeId::new("azure-snp"), AZURE_GUEST_SNP),
                     report,
@@ -438,6 +554,11 @@ impl AttestationInfo {
                 }
                 let rt =
                     b64::decode_field(&ev.run_time_data, "IsolationInfo.Evidence.RunTimeData")?;
+                check_json_depth(
+                    &rt,
+                    limits.max_json_depth,
+                    "IsolationInfo.Evidence.RunTimeData",
+                )?;
                 (
                     (TeeId::new("azure-tdx"), AZURE_GUEST_TDX),
                     quote,
@@ -527,22 +648,48 @@ impl AttestationInfo {
     /// document) is not the JSON expected, 2 when `AttestationInfo` is
     /// missing or not base64url.
     pub fn from_request_body(body: &[u8]) -> Result<Self, MaaError> {
+        Self::from_request_body_with(body, &RequestLimits::default())
+    }
+
+    /// [`AttestationInfo::from_request_body`] within `limits`: code 8 for a
+    /// body larger than they allow or JSON nested deeper.
+    pub fn from_request_body_with(body: &[u8], limits: &RequestLimits) -> Result<Self, MaaError> {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Err(MaaError::EmptyRequestBody);
         }
-        if body.len() > MAX_REQUEST_BYTES {
+        let max = limits.max_body_bytes;
+        if body.len() > max {
             return Err(MaaError::InvalidInput(format!(
-                "request body is {} bytes; at most {MAX_REQUEST_BYTES} are accepted",
+                "request body is {} bytes; at most {max} are accepted",
                 body.len()
             )));
         }
-        let outer: Value =
-            serde_json::from_slice(body).map_err(|e| MaaError::json("request body", e))?;
+        check_json_depth(body, limits.max_json_depth, "the request body")?;
+        /// The outer document, borrowing `AttestationInfo` from the body
+        /// (no copy of the largest string).
+        #[derive(Deserialize)]
+        struct Outer<'a> {
+            #[serde(rename = "AttestationInfo", borrow, default)]
+            info: Option<std::borrow::Cow<'a, str>>,
+        }
+        let outer = match serde_json::from_slice::<Outer<'_>>(body) {
+            Ok(o) => o,
+            // Not that shape: say why as the general parse does.
+            Err(_) => {
+                let _: Value =
+                    serde_json::from_slice(body).map_err(|e| MaaError::json("request body", e))?;
+                return Err(MaaError::malformed(
+                    "AttestationInfo",
+                    "missing or not a string",
+                ));
+            }
+        };
         let encoded = outer
-            .get("AttestationInfo")
-            .and_then(Value::as_str)
+            .info
             .ok_or_else(|| MaaError::malformed("AttestationInfo", "missing or not a string"))?;
-        let json = b64::decode_field(encoded, "AttestationInfo")?;
+        let json = b64::decode_field(&encoded, "AttestationInfo")?;
+        drop(encoded);
+        check_json_depth(&json, limits.max_json_depth, "AttestationInfo")?;
         serde_json::from_slice(&json).map_err(|e| MaaError::json("AttestationInfo", e))
     }
 }
@@ -556,7 +703,15 @@ pub fn build_request_body(evidence: &Evidence, os: &OsInfo) -> Result<String, Ma
 /// it carries (see [`AttestationInfo::from_request_body`] and
 /// [`AttestationInfo::to_evidence`] for the error codes).
 pub fn parse_request_body(body: &[u8]) -> Result<(Evidence, OsInfo), MaaError> {
-    AttestationInfo::from_request_body(body)?.to_evidence()
+    parse_request_body_with(body, &RequestLimits::default())
+}
+
+/// [`parse_request_body`] within `limits` (code 8 past them).
+pub fn parse_request_body_with(
+    body: &[u8],
+    limits: &RequestLimits,
+) -> Result<(Evidence, OsInfo), MaaError> {
+    AttestationInfo::from_request_body_with(body, limits)?.to_evidence_with(limits)
 }
 
 /// How `runtimeData.data` is to be read by the service.
@@ -642,10 +797,19 @@ impl SevSnpVmRequest {
 
     /// The report and chain (DER, leaf first).
     pub fn decode_report(&self) -> Result<(Vec<u8>, Vec<Vec<u8>>), MaaError> {
+        self.decode_report_with(&RequestLimits::default())
+    }
+
+    /// [`SevSnpVmRequest::decode_report`] within `limits` (code 8 past them).
+    pub fn decode_report_with(
+        &self,
+        limits: &RequestLimits,
+    ) -> Result<(Vec<u8>, Vec<Vec<u8>>), MaaError> {
         let json = b64::decode_field(&self.report, "report")?;
+        check_json_depth(&json, limits.max_json_depth, "report")?;
         let proof: SnpProof =
             serde_json::from_slice(&json).map_err(|e| MaaError::json("report", e))?;
-        proof.decode()
+        proof.decode_with(limits)
     }
 
     /// The request for bare SEV-SNP `evidence`: its report and chain, its
@@ -681,13 +845,21 @@ impl SevSnpVmRequest {
     /// The evidence this request carries (the nonce to echo in `nonce`).
     /// Codes as [`SevSnpVmRequest::decode_report`] and [`RuntimeData::bytes`].
     pub fn to_evidence(&self) -> Result<Evidence, MaaError> {
-        let (report, certs) = self.decode_report()?;
+        self.to_evidence_with(&RequestLimits::default())
+    }
+
+    /// [`SevSnpVmRequest::to_evidence`] within `limits` (code 8 past them).
+    pub fn to_evidence_with(&self, limits: &RequestLimits) -> Result<Evidence, MaaError> {
+        let (report, certs) = self.decode_report_with(limits)?;
         let mut e = Evidence::new(TeeId::new("snp"), SEV_SNP_VM);
         e.hardware_report = report;
         e.certificates = certs;
         if let Some(rd) = &self.runtime_data {
             e.runtime_data = rd.bytes()?;
             e.runtime_data_json = rd.data_type == RuntimeDataType::Json;
+            if e.runtime_data_json {
+                check_json_depth(&e.runtime_data, limits.max_json_depth, "runtimeData")?;
+            }
         }
         if let Some(n) = &self.nonce {
             e.nonce = n.as_bytes().to_vec();
@@ -697,9 +869,177 @@ impl SevSnpVmRequest {
 
     /// Parses a request body (19 empty, 16 not the JSON expected).
     pub fn from_body(body: &[u8]) -> Result<Self, MaaError> {
+        Self::from_body_with(body, &RequestLimits::default())
+    }
+
+    /// [`SevSnpVmRequest::from_body`] within `limits`: code 8 for a body
+    /// larger than they allow or JSON nested deeper.
+    pub fn from_body_with(body: &[u8], limits: &RequestLimits) -> Result<Self, MaaError> {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Err(MaaError::EmptyRequestBody);
         }
+        if body.len() > limits.max_body_bytes {
+            return Err(MaaError::InvalidInput(format!(
+                "request body is {} bytes; at most {} are accepted",
+                body.len(),
+                limits.max_body_bytes
+            )));
+        }
+        check_json_depth(body, limits.max_json_depth, "the request body")?;
+        serde_json::from_slice(body).map_err(|e| MaaError::json("request body", e))
+    }
+}
+
+/// The body of `POST /attest/TdxVm` (MAA REST API, "Attest Tdx Vm").
+pub type TdxVmRequest = QuoteRequest;
+
+/// The body of `POST /attest/SgxEnclave` (MAA REST API, "Attest Sgx
+/// Enclave"; what Microsoft's SDKs send from `attest_sgx_enclave`).
+pub type SgxEnclaveRequest = QuoteRequest;
+
+/// The body of MAA's quote routes, `POST /attest/TdxVm` and `POST
+/// /attest/SgxEnclave`: the quote, and the runtime data whose SHA-256 the
+/// quote's `report_data[0..32]` carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuoteRequest {
+    /// base64url of the TD quote (SGX quote).
+    pub quote: String,
+    /// Runtime data the quote binds.
+    #[serde(
+        rename = "runtimeData",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub runtime_data: Option<RuntimeData>,
+    /// Init-time data (MRCONFIGID).
+    #[serde(
+        rename = "initTimeData",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub init_time_data: Option<RuntimeData>,
+    /// A nonce returned untransformed in the token's `nonce` claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// A policy to use instead of the configured one. MAA documents no
+    /// such member for `TdxVm`; only services that take draft policies on
+    /// every route (`tee-attest serve`) read it. Absent unless set.
+    #[serde(
+        rename = "draftPolicyForAttestation",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub draft_policy: Option<String>,
+}
+
+impl QuoteRequest {
+    /// A request for a quote. Code 21 for an empty quote.
+    pub fn new(quote: &[u8]) -> Result<Self, MaaError> {
+        if quote.is_empty() {
+            return Err(MaaError::EmptyReport);
+        }
+        Ok(Self {
+            quote: b64::url(quote),
+            runtime_data: None,
+            init_time_data: None,
+            nonce: None,
+            draft_policy: None,
+        })
+    }
+
+    /// The quote's bytes. Code 2 if not base64, 21 if empty.
+    pub fn decode_quote(&self) -> Result<Vec<u8>, MaaError> {
+        let quote = b64::decode_field(&self.quote, "quote")?;
+        if quote.is_empty() {
+            return Err(MaaError::EmptyReport);
+        }
+        Ok(quote)
+    }
+
+    /// The request for bare TDX (or SGX) `evidence`: its quote, its
+    /// runtime data (JSON or binary, as the evidence says), and its nonce
+    /// (text) to be echoed. Code 8 for evidence of another type or a nonce
+    /// that is not text, 21 without a quote.
+    pub fn from_evidence(evidence: &Evidence) -> Result<Self, MaaError> {
+        if evidence.evidence_type != TDX_VM && evidence.evidence_type != SGX_ENCLAVE {
+            return Err(MaaError::InvalidInput(format!(
+                "{} evidence is neither TdxVm nor SgxEnclave",
+                evidence.evidence_type
+            )));
+        }
+        let mut req = Self::new(&evidence.hardware_report)?;
+        if !evidence.runtime_data.is_empty() {
+            req.runtime_data = Some(RuntimeData::new(
+                &evidence.runtime_data,
+                if evidence.runtime_data_json {
+                    RuntimeDataType::Json
+                } else {
+                    RuntimeDataType::Binary
+                },
+            ));
+        }
+        if !evidence.nonce.is_empty() {
+            req.nonce = Some(
+                String::from_utf8(evidence.nonce.clone())
+                    .map_err(|_| MaaError::InvalidInput("the nonce is not text".into()))?,
+            );
+        }
+        Ok(req)
+    }
+
+    /// The `TdxVm` evidence this request carries (the nonce to echo in
+    /// `nonce`). Codes as [`QuoteRequest::decode_quote`] and
+    /// [`RuntimeData::bytes`].
+    pub fn to_evidence(&self) -> Result<Evidence, MaaError> {
+        self.to_evidence_as(TDX_VM, &RequestLimits::default())
+    }
+
+    /// The evidence of type `evidence_type` (`TdxVm` or `SgxEnclave`) this
+    /// request carries, within `limits` (code 8 past them).
+    pub fn to_evidence_as(
+        &self,
+        evidence_type: EvidenceType,
+        limits: &RequestLimits,
+    ) -> Result<Evidence, MaaError> {
+        let tee = if evidence_type == SGX_ENCLAVE {
+            "sgx"
+        } else {
+            "tdx"
+        };
+        let mut e = Evidence::new(TeeId::new(tee), evidence_type);
+        e.hardware_report = self.decode_quote()?;
+        if let Some(rd) = &self.runtime_data {
+            e.runtime_data = rd.bytes()?;
+            e.runtime_data_json = rd.data_type == RuntimeDataType::Json;
+            if e.runtime_data_json {
+                check_json_depth(&e.runtime_data, limits.max_json_depth, "runtimeData")?;
+            }
+        }
+        if let Some(n) = &self.nonce {
+            e.nonce = n.as_bytes().to_vec();
+        }
+        Ok(e)
+    }
+
+    /// Parses a request body (19 empty, 16 not the JSON expected).
+    pub fn from_body(body: &[u8]) -> Result<Self, MaaError> {
+        Self::from_body_with(body, &RequestLimits::default())
+    }
+
+    /// [`QuoteRequest::from_body`] within `limits`: code 8 for a body
+    /// larger than they allow or JSON nested deeper.
+    pub fn from_body_with(body: &[u8], limits: &RequestLimits) -> Result<Self, MaaError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(MaaError::EmptyRequestBody);
+        }
+        if body.len() > limits.max_body_bytes {
+            return Err(MaaError::InvalidInput(format!(
+                "request body is {} bytes; at most {} are accepted",
+                body.len(),
+                limits.max_body_bytes
+            )));
+        }
+        check_json_depth(body, limits.max_json_depth, "the request body")?;
         serde_json::from_slice(body).map_err(|e| MaaError::json("request body", e))
     }
 }
@@ -723,11 +1063,22 @@ pub fn certs_to_pem(certs: &[Vec<u8>]) -> String {
 /// The DER certificates of every `CERTIFICATE` block in `pem`, in order.
 /// Code 2 for an unterminated block or bad base64.
 pub fn pem_certificates(pem: &str) -> Result<Vec<Vec<u8>>, MaaError> {
+    pem_certificates_capped(pem, usize::MAX)
+}
+
+/// [`pem_certificates`], refusing (code 8) a text of more than `max`
+/// certificates before decoding the one past it.
+pub fn pem_certificates_capped(pem: &str, max: usize) -> Result<Vec<Vec<u8>>, MaaError> {
     const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
     const END: &str = "-----END CERTIFICATE-----";
     let mut out = Vec::new();
     let mut rest = pem;
     while let Some(start) = rest.find(BEGIN) {
+        if out.len() >= max {
+            return Err(MaaError::InvalidInput(format!(
+                "the chain has more than {max} certificates"
+            )));
+        }
         let after = &rest[start + BEGIN.len()..];
         let end = after.find(END).ok_or_else(|| {
             MaaError::malformed("certificate PEM", "unterminated CERTIFICATE block")

@@ -7,6 +7,10 @@
 //!          400 {"error":{code,message}} ─▶ code 6; other 4xx ─▶ code 5
 //!   {"token": sealed} ─▶ unseal (inner key decrypted in the TPM) ─▶ JWT
 //!   JWT ─▶ TokenValidator (iss = endpoint, JWKS by discovery, nonce) ─▶ AttestationToken
+//!
+//! bare SEV-SNP ─▶ POST {endpoint}/attest/SevSnpVm?api-version=2022-08-01 ─▶ {"token": JWT}
+//! bare TDX     ─▶ POST {endpoint}/attest/TdxVm?api-version=2025-06-01    ─▶ {"token": JWT}
+//! SGX enclave  ─▶ POST {endpoint}/attest/SgxEnclave?api-version=2022-08-01 ─▶ {"token": JWT}
 //! ```
 
 use std::sync::Arc;
@@ -16,7 +20,8 @@ use serde_json::Value;
 use tee_attest_core::{AttestationToken, Decryptor, Evidence, Verifier, VerifyOptions};
 
 use crate::azureguest::{
-    build_request_body, OsInfo, SevSnpVmRequest, API_VERSION, AZURE_GUEST_PATH, SEV_SNP_VM_PATH,
+    build_request_body, OsInfo, SevSnpVmRequest, SgxEnclaveRequest, TdxVmRequest, API_VERSION,
+    AZURE_GUEST_PATH, SEV_SNP_VM_PATH, SGX_ENCLAVE, SGX_ENCLAVE_PATH, TDX_VM, TDX_VM_PATH,
 };
 use crate::validate::TokenValidator;
 use crate::{b64, seal, MaaError};
@@ -26,6 +31,9 @@ use tee_attest_http::{Http, HttpConfig, Method, Response};
 pub const MAA_RESOURCE: &str = "https://attest.azure.net";
 /// The REST API version used for the platform (`SevSnpVm`) protocol.
 pub const PLATFORM_API_VERSION: &str = "2022-08-01";
+/// The REST API version used for `TdxVm` (the first that documents the
+/// route: MAA REST reference, "Attestation - Attest Tdx Vm").
+pub const TDX_VM_API_VERSION: &str = "2025-06-01";
 /// The IMDS API version of the managed-identity token endpoint.
 pub const IMDS_TOKEN_API_VERSION: &str = "2018-02-01";
 
@@ -78,8 +86,8 @@ impl MaaClient {
     }
 
     /// A client for a TEE without a vTPM: its evidence goes to the platform
-    /// route of its evidence type (`/attest/SevSnpVm`), whose answer is not
-    /// sealed.
+    /// route of its evidence type (`/attest/SevSnpVm`, `/attest/TdxVm`),
+    /// whose answer is not sealed.
     pub fn without_vtpm(endpoint: &str, http: HttpConfig) -> Result<Self, MaaError> {
         Self::build(endpoint, None, OsInfo::new("", "", 0, 0, ""), http)
     }
@@ -161,7 +169,8 @@ impl MaaClient {
 
     /// Attests `evidence` on the route of its evidence type: vTPM evidence
     /// as AzureGuest (the answer unsealed in the vTPM), bare SEV-SNP
-    /// evidence as `SevSnpVm`; then validates the token.
+    /// evidence as `SevSnpVm`, bare TDX evidence as `TdxVm`; then validates
+    /// the token.
     pub async fn attest(
         &self,
         evidence: &Evidence,
@@ -173,6 +182,16 @@ impl MaaClient {
             // The token's nonce is checked against the request's (the
             // evidence's, which the runtime data binds).
             return self.attest_sev_snp_vm(&req).await;
+        }
+        if evidence.evidence_type == TDX_VM {
+            let mut req = TdxVmRequest::from_evidence(evidence)?;
+            req.draft_policy = options.draft_policy.clone();
+            return self.attest_tdx_vm(&req).await;
+        }
+        if evidence.evidence_type == SGX_ENCLAVE {
+            let mut req = SgxEnclaveRequest::from_evidence(evidence)?;
+            req.draft_policy = options.draft_policy.clone();
+            return self.attest_sgx_enclave(&req).await;
         }
         if !evidence.evidence_type.has_vtpm() {
             return Err(MaaError::InvalidInput(format!(
@@ -237,21 +256,71 @@ impl MaaClient {
     ) -> Result<AttestationToken, MaaError> {
         let body =
             serde_json::to_string(request).map_err(|e| MaaError::InvalidInput(e.to_string()))?;
-        let mut headers = Vec::new();
-        if let Some(t) = self.managed_identity_token().await? {
-            headers.push(("Authorization", format!("Bearer {t}")));
-        }
         let url = format!(
             "{}{SEV_SNP_VM_PATH}?api-version={PLATFORM_API_VERSION}",
             self.endpoint
         );
-        let resp = post_json(&self.http, &url, &headers, &body).await?;
+        self.attest_platform(&url, &body, request.nonce.as_deref())
+            .await
+    }
+
+    /// Platform attestation of a bare TD quote: `POST
+    /// {endpoint}/attest/TdxVm?api-version=2025-06-01` with `request`; the
+    /// answer `{"token": JWT}` is not sealed. Validated like
+    /// [`MaaClient::attest_sev_snp_vm`], with the same codes.
+    pub async fn attest_tdx_vm(
+        &self,
+        request: &TdxVmRequest,
+    ) -> Result<AttestationToken, MaaError> {
+        let body =
+            serde_json::to_string(request).map_err(|e| MaaError::InvalidInput(e.to_string()))?;
+        let url = format!(
+            "{}{TDX_VM_PATH}?api-version={TDX_VM_API_VERSION}",
+            self.endpoint
+        );
+        self.attest_platform(&url, &body, request.nonce.as_deref())
+            .await
+    }
+
+    /// Enclave attestation of an SGX quote: `POST
+    /// {endpoint}/attest/SgxEnclave?api-version=2022-08-01` with `request`;
+    /// the answer `{"token": JWT}` is not sealed. Validated like
+    /// [`MaaClient::attest_sev_snp_vm`], with the same codes.
+    pub async fn attest_sgx_enclave(
+        &self,
+        request: &SgxEnclaveRequest,
+    ) -> Result<AttestationToken, MaaError> {
+        let body =
+            serde_json::to_string(request).map_err(|e| MaaError::InvalidInput(e.to_string()))?;
+        let url = format!(
+            "{}{SGX_ENCLAVE_PATH}?api-version={PLATFORM_API_VERSION}",
+            self.endpoint
+        );
+        self.attest_platform(&url, &body, request.nonce.as_deref())
+            .await
+    }
+
+    /// POSTs a platform request `body` to `url` (with the managed
+    /// identity's token, if configured) and validates the unsealed token
+    /// with `nonce` (when set) as the expected nonce.
+    async fn attest_platform(
+        &self,
+        url: &str,
+        body: &str,
+        nonce: Option<&str>,
+    ) -> Result<AttestationToken, MaaError> {
+        let mut headers = Vec::new();
+        if let Some(t) = self.managed_identity_token().await? {
+            headers.push(("Authorization", format!("Bearer {t}")));
+        }
+        let resp = post_json(&self.http, url, &headers, body).await?;
         if !(200..300).contains(&resp.status) {
-            return Err(status_error(&url, resp.status, &resp.body));
+            return Err(status_error(url, resp.status, &resp.body));
         }
         let jwt = seal::response_token(&resp.body)?;
-        let nonce = request.nonce.as_ref().map(String::as_bytes);
-        self.validator.validate(&jwt, nonce).await
+        self.validator
+            .validate(&jwt, nonce.map(str::as_bytes))
+            .await
     }
 }
 

@@ -1,4 +1,4 @@
-//! The AzureGuest and SevSnpVm wire formats.
+//! The AzureGuest, SevSnpVm and TdxVm wire formats.
 
 mod common;
 
@@ -10,6 +10,7 @@ use tee_attest_core::{CodedError, EvidenceType, TeeId};
 use tee_attest_maa::azureguest::AZURE_GUEST_TDX;
 use tee_attest_maa::azureguest::{
     certs_to_pem, pem_certificates, AttestationInfo, RuntimeData, RuntimeDataType, SevSnpVmRequest,
+    TdxVmRequest,
 };
 use tee_attest_maa::{build_request_body, parse_request_body, MaaError, OsInfo};
 
@@ -392,6 +393,66 @@ fn sev_snp_vm_request_shape_and_round_trip() {
             .code()
             .number(),
         21
+    );
+}
+
+#[test]
+fn tdx_vm_request_shape_and_round_trip() {
+    let mut ev =
+        tee_attest_core::Evidence::new(TeeId::new("tdx"), tee_attest_maa::azureguest::TDX_VM);
+    ev.hardware_report = vec![4, 0, 2, 0, 0x81, 0xfe, 0xff];
+    ev.runtime_data = br#"{"nonce":"n-1"}"#.to_vec();
+    ev.runtime_data_json = true;
+    ev.nonce = b"n-1".to_vec();
+    let req = TdxVmRequest::from_evidence(&ev).unwrap();
+    let v = serde_json::to_value(&req).unwrap();
+    assert_eq!(v["quote"], URL_SAFE_NO_PAD.encode(&ev.hardware_report));
+    assert_eq!(v["runtimeData"]["dataType"], "JSON");
+    assert_eq!(v["nonce"], "n-1");
+    for absent in ["draftPolicyForAttestation", "initTimeData", "report"] {
+        assert!(v.get(absent).is_none(), "{absent}");
+    }
+    let back = TdxVmRequest::from_body(v.to_string().as_bytes()).unwrap();
+    assert_eq!(back, req);
+    let e = back.to_evidence().unwrap();
+    assert_eq!(e.tee, TeeId::new("tdx"));
+    assert_eq!(e.evidence_type, ev.evidence_type);
+    assert_eq!(e.hardware_report, ev.hardware_report);
+    assert_eq!(e.runtime_data, ev.runtime_data);
+    assert!(e.runtime_data_json);
+    assert_eq!(e.nonce, ev.nonce);
+    // Binary runtime data, no nonce.
+    ev.runtime_data_json = false;
+    ev.nonce.clear();
+    let v = serde_json::to_value(TdxVmRequest::from_evidence(&ev).unwrap()).unwrap();
+    assert_eq!(v["runtimeData"]["dataType"], "Binary");
+    assert!(v.get("nonce").is_none());
+    // Typed refusals.
+    assert_eq!(TdxVmRequest::new(&[]).unwrap_err().code().number(), 21);
+    assert_eq!(
+        TdxVmRequest::from_body(b" ").unwrap_err().code().number(),
+        19
+    );
+    assert_eq!(
+        TdxVmRequest::from_body(b"{}").unwrap_err().code().number(),
+        16
+    );
+    let bad = TdxVmRequest::from_body(br#"{"quote":"!!"}"#).unwrap();
+    assert_eq!(bad.decode_quote().unwrap_err().code().number(), 2);
+    assert_eq!(
+        TdxVmRequest::from_evidence(&sample_evidence())
+            .unwrap_err()
+            .code()
+            .number(),
+        8
+    );
+    ev.nonce = vec![0xff];
+    assert_eq!(
+        TdxVmRequest::from_evidence(&ev)
+            .unwrap_err()
+            .code()
+            .number(),
+        8
     );
 }
 

@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use tee_attest_core::{CodedError, ErrorCode, Verifier, VerifyOptions};
 use tee_attest_maa::{
     parse_request_body, seal_token, HttpConfig, MaaClient, MaaError, OsInfo, SevSnpVmRequest,
-    TokenCheck,
+    TdxVmRequest, TokenCheck,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -178,6 +178,39 @@ async fn sev_snp_vm(
     Json(json!({"token": jwt})).into_response()
 }
 
+/// `/attest/TdxVm`: checks the body's shape and answers an unsealed token
+/// echoing the request's nonce.
+async fn tdx_vm(
+    State(s): State<Arc<Script>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    s.attempts.fetch_add(1, Ordering::SeqCst);
+    *s.query.lock().unwrap() = q;
+    assert_eq!(headers.get("content-type").unwrap(), "application/json");
+    let host = headers.get("host").unwrap().to_str().unwrap().to_string();
+    let req = TdxVmRequest::from_body(&body).unwrap();
+    assert_eq!(req.decode_quote().unwrap(), b"a TD quote");
+    assert_eq!(
+        req.runtime_data.unwrap().bytes().unwrap(),
+        br#"{"nonce":"tdx-nonce"}"#
+    );
+    let claims = json!({
+        "iss": format!("http://{host}"),
+        "iat": now(), "nbf": now(), "exp": now() + 3600,
+        "x-ms-ver": "1.0",
+        "x-ms-attestation-type": "tdxvm",
+        "nonce": req.nonce,
+    });
+    let jwt = sign_json(
+        &json!({"alg": "RS256", "typ": "JWT", "kid": KID}),
+        &claims,
+        signing_key(),
+    );
+    Json(json!({"token": jwt})).into_response()
+}
+
 async fn maa_server(script: Arc<Script>) -> String {
     let app = Router::new()
         .route("/attest/AzureGuest", post(attest))
@@ -190,6 +223,7 @@ async fn maa_server(script: Arc<Script>) -> String {
         )
         .route("/certs", get(|| async { Json(x5c_jwks(KID, signing_key())) }))
         .route("/attest/SevSnpVm", post(sev_snp_vm))
+        .route("/attest/TdxVm", post(tdx_vm))
         .route(
             "/metadata/identity/oauth2/token",
             get(|State(s): State<Arc<Script>>, RawQuery(q): RawQuery, headers: HeaderMap| async move {
@@ -591,4 +625,36 @@ async fn platform_attestation_of_a_bare_snp_report() {
         script.query.lock().unwrap().as_deref(),
         Some("api-version=2022-08-01")
     );
+}
+
+#[tokio::test]
+async fn bare_tdx_evidence_goes_to_tdx_vm() {
+    let script = Script::new(vec![], Step::Ok);
+    let base = maa_server(script.clone()).await;
+    let client = MaaClient::without_vtpm(&base, http(1)).unwrap();
+    let mut ev = tee_attest_core::Evidence::new(
+        tee_attest_core::TeeId::new("tdx"),
+        tee_attest_maa::azureguest::TDX_VM,
+    );
+    ev.hardware_report = b"a TD quote".to_vec();
+    ev.runtime_data = br#"{"nonce":"tdx-nonce"}"#.to_vec();
+    ev.runtime_data_json = true;
+    ev.nonce = b"tdx-nonce".to_vec();
+    let token = bounded(client.attest(&ev, &VerifyOptions::default()))
+        .await
+        .unwrap();
+    assert_eq!(token.attestation_type(), Some("tdxvm"));
+    assert_eq!(token.nonce(), Some("tdx-nonce"));
+    assert_eq!(
+        script.query.lock().unwrap().as_deref(),
+        Some("api-version=2025-06-01")
+    );
+    assert_eq!(script.attempts.load(Ordering::SeqCst), 1);
+    // A nonce that is not text cannot be echoed: refused before sending.
+    ev.nonce = vec![0xff];
+    let err = bounded(client.attest(&ev, &VerifyOptions::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code().number(), 8, "{err}");
+    assert_eq!(script.attempts.load(Ordering::SeqCst), 1);
 }

@@ -1,28 +1,59 @@
-//! A whole mock Azure SEV-SNP confidential VM: a provisioned vTPM (swtpm),
-//! the mock HCL in front of it, mock AMD roots and a VCEK for its "chip",
-//! and a mock IMDS THIM endpoint that serves the VCEK chain.
+//! A whole mock Azure confidential VM: a provisioned vTPM (swtpm) with a
+//! measured boot, the mock HCL in front of it, and a mock IMDS — on
+//! SEV-SNP ([`MockAzureCvm::start`]): mock AMD roots, a VCEK for its
+//! "chip", THIM serving the VCEK chain; on TDX
+//! ([`MockAzureCvm::start_tdx`]): the stored mock Intel platform, whose
+//! TDX module makes the HCL's TDREPORTs and whose quoting enclave IMDS's
+//! `/acc/tdquote` asks.
+
+use std::sync::Arc;
 
 use aws_lc_rs::digest;
 use x509_cert::der::pem::{encode_string, LineEnding};
 
 use tee_attest_tpm::eventlog::{EventLogBuilder, EV_SEPARATOR};
+use tee_attest_tpm::RsaPublic;
 
 use crate::amd::{MockAmdRoots, MockTcb};
 use crate::hcl::MockHcl;
-use crate::thim::MockThim;
+use crate::imds::MockImds;
+use crate::intel::{MockIntelPlatform, MockTd};
 use crate::{HclProxy, MockError, MockVtpm};
 
-/// A running mock Azure SEV-SNP CVM. Everything stops when it is dropped.
+/// The hardware under a mock Azure CVM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MockIsolation {
+    /// AMD SEV-SNP (HCL report type 2, THIM).
+    SevSnp,
+    /// Intel TDX (HCL report type 4, IMDS TD quotes).
+    Tdx,
+}
+
+/// The roots and keys a mock CVM's evidence chains to.
+#[derive(Debug)]
+enum Roots {
+    Snp {
+        ark_der: Vec<u8>,
+        ask_der: Vec<u8>,
+        vcek_der: Vec<u8>,
+    },
+    Tdx {
+        intel_root_der: Vec<u8>,
+        td: Box<MockTd>,
+    },
+}
+
+/// A running mock Azure CVM (SEV-SNP or TDX). Everything stops when it is
+/// dropped.
 #[derive(Debug)]
 pub struct MockAzureCvm {
     // Field order is drop order: the proxy before the simulator behind it.
     proxy: HclProxy,
-    thim: MockThim,
+    imds: MockImds,
     vtpm: MockVtpm,
     log_dir: tempfile::TempDir,
-    ark_der: Vec<u8>,
-    ask_der: Vec<u8>,
-    vcek_der: Vec<u8>,
+    roots: Roots,
 }
 
 fn pem(der: &[u8]) -> Result<String, MockError> {
@@ -32,44 +63,117 @@ fn pem(der: &[u8]) -> Result<String, MockError> {
     })
 }
 
+/// A booted vTPM: provisioned, its PCRs 0–7 measured.
+struct Booted {
+    vtpm: MockVtpm,
+    log_dir: tempfile::TempDir,
+    /// Derived from the AK, so each mock CVM is its own machine: the SNP
+    /// chip id.
+    machine_id: [u8; 64],
+    /// The VM's unique id (a GUID), from the same bytes.
+    vm_id: String,
+}
+
+fn boot() -> Result<Booted, MockError> {
+    let vtpm = MockVtpm::start()?;
+    let log_dir = measured_boot(&vtpm)?;
+    let machine_id = machine_id(vtpm.ak());
+    let vm_id = format!(
+        "{:08X}-0000-4000-8000-{:012X}",
+        u32::from_be_bytes([machine_id[0], machine_id[1], machine_id[2], machine_id[3]]),
+        u64::from_be_bytes([
+            0,
+            0,
+            machine_id[4],
+            machine_id[5],
+            machine_id[6],
+            machine_id[7],
+            machine_id[8],
+            machine_id[9]
+        ])
+    );
+    Ok(Booted {
+        vtpm,
+        log_dir,
+        machine_id,
+        vm_id,
+    })
+}
+
+fn machine_id(ak: &RsaPublic) -> [u8; 64] {
+    let mut id = [0u8; 64];
+    id.copy_from_slice(digest::digest(&digest::SHA512, &ak.n).as_ref());
+    id
+}
+
 impl MockAzureCvm {
-    /// Start one with the repository's stored mock Milan roots.
+    /// Start a mock Azure SEV-SNP CVM with the repository's stored mock
+    /// Milan roots.
     pub fn start() -> Result<Self, MockError> {
         Self::start_with(&MockAmdRoots::stored_milan()?)
     }
 
-    /// Start one whose VCEK is issued by `roots`.
+    /// Start a mock Azure SEV-SNP CVM whose VCEK is issued by `roots`.
     pub fn start_with(roots: &MockAmdRoots) -> Result<Self, MockError> {
-        let vtpm = MockVtpm::start()?;
-        let log_dir = measured_boot(&vtpm)?;
-        // The "chip id": derived from the AK, so each mock CVM is its own chip.
-        let mut chip_id = [0u8; 64];
-        chip_id.copy_from_slice(digest::digest(&digest::SHA512, &vtpm.ak().n).as_ref());
-        let vcek = roots.issue_vcek(chip_id, MockTcb::default())?;
+        let b = boot()?;
+        let vcek = roots.issue_vcek(b.machine_id, MockTcb::default())?;
         let vcek_der = vcek.der().to_vec();
-        let vm_id = format!(
-            "{:08X}-0000-4000-8000-{:012X}",
-            u32::from_be_bytes([chip_id[0], chip_id[1], chip_id[2], chip_id[3]]),
-            u64::from_be_bytes([
-                0, 0, chip_id[4], chip_id[5], chip_id[6], chip_id[7], chip_id[8], chip_id[9]
-            ])
-        );
-        let hcl = MockHcl::new(vcek, vtpm.ak().clone(), &vm_id);
-        let proxy = HclProxy::start(vtpm.swtpm().port(), hcl)?;
-        let thim = MockThim::start(serde_json::json!({
+        let hcl = MockHcl::new(vcek, b.vtpm.ak().clone(), &b.vm_id);
+        let proxy = HclProxy::start(b.vtpm.swtpm().port(), hcl)?;
+        let imds = MockImds::start(serde_json::json!({
             "vcekCert": pem(&vcek_der)?,
             "certificateChain": format!("{}{}", pem(roots.ask_der())?, pem(roots.ark_der())?),
             "tcbm": format!("{:016X}", MockTcb::default().to_u64()),
         }))?;
         Ok(Self {
             proxy,
-            thim,
-            vtpm,
-            log_dir,
-            ark_der: roots.ark_der().to_vec(),
-            ask_der: roots.ask_der().to_vec(),
-            vcek_der,
+            imds,
+            vtpm: b.vtpm,
+            log_dir: b.log_dir,
+            roots: Roots::Snp {
+                ark_der: roots.ark_der().to_vec(),
+                ask_der: roots.ask_der().to_vec(),
+                vcek_der,
+            },
         })
+    }
+
+    /// Start a mock Azure TDX CVM on the stored mock Intel platform
+    /// ([`MockIntelPlatform::stored`]), its TD [`MockIntelPlatform::td`].
+    pub fn start_tdx() -> Result<Self, MockError> {
+        let platform = MockIntelPlatform::stored()?;
+        let td = platform.td();
+        Self::start_tdx_with(platform, td)
+    }
+
+    /// Start a mock Azure TDX CVM whose HCL reports TDREPORTs of `td`
+    /// (its report data replaced by the binding of the variable data) made
+    /// on `platform`, and whose IMDS quotes them with `platform`'s quoting
+    /// enclave.
+    pub fn start_tdx_with(platform: Arc<MockIntelPlatform>, td: MockTd) -> Result<Self, MockError> {
+        let b = boot()?;
+        let hcl = MockHcl::tdx(platform.clone(), td.clone(), b.vtpm.ak().clone(), &b.vm_id);
+        let proxy = HclProxy::start(b.vtpm.swtpm().port(), hcl)?;
+        let intel_root_der = platform.root_der().to_vec();
+        let imds = MockImds::start_tdquote(platform)?;
+        Ok(Self {
+            proxy,
+            imds,
+            vtpm: b.vtpm,
+            log_dir: b.log_dir,
+            roots: Roots::Tdx {
+                intel_root_der,
+                td: Box::new(td),
+            },
+        })
+    }
+
+    /// Its hardware: SEV-SNP or TDX.
+    pub fn isolation(&self) -> MockIsolation {
+        match self.roots {
+            Roots::Snp { .. } => MockIsolation::SevSnp,
+            Roots::Tdx { .. } => MockIsolation::Tdx,
+        }
     }
 
     /// The TCTI of the vTPM as the guest sees it (through the mock HCL).
@@ -77,9 +181,15 @@ impl MockAzureCvm {
         self.proxy.tcti()
     }
 
-    /// The IMDS base URL serving THIM (`http://127.0.0.1:PORT`).
+    /// The IMDS base URL (`http://127.0.0.1:PORT`): THIM on SEV-SNP,
+    /// `/acc/tdquote` on TDX.
     pub fn imds_url(&self) -> String {
-        self.thim.base_url()
+        self.imds.base_url()
+    }
+
+    /// The mock IMDS.
+    pub fn imds(&self) -> &MockImds {
+        &self.imds
     }
 
     /// The TCG event log of the mock firmware's measured boot, whose
@@ -88,19 +198,46 @@ impl MockAzureCvm {
         self.log_dir.path().join(EVENT_LOG_FILE)
     }
 
-    /// The mock ARK (DER): what a verifier must be told to trust.
+    /// The root its evidence chains to (DER): the mock ARK on SEV-SNP, the
+    /// mock Intel root on TDX — what a verifier must be told to trust.
+    pub fn root_der(&self) -> &[u8] {
+        match &self.roots {
+            Roots::Snp { ark_der, .. } => ark_der,
+            Roots::Tdx { intel_root_der, .. } => intel_root_der,
+        }
+    }
+
+    /// The mock ARK (DER) of a SEV-SNP CVM (empty on TDX).
     pub fn ark_der(&self) -> &[u8] {
-        &self.ark_der
+        match &self.roots {
+            Roots::Snp { ark_der, .. } => ark_der,
+            Roots::Tdx { .. } => &[],
+        }
     }
 
-    /// The mock ASK (DER).
+    /// The mock ASK (DER) of a SEV-SNP CVM (empty on TDX).
     pub fn ask_der(&self) -> &[u8] {
-        &self.ask_der
+        match &self.roots {
+            Roots::Snp { ask_der, .. } => ask_der,
+            Roots::Tdx { .. } => &[],
+        }
     }
 
-    /// The mock VCEK (DER).
+    /// The mock VCEK (DER) of a SEV-SNP CVM (empty on TDX).
     pub fn vcek_der(&self) -> &[u8] {
-        &self.vcek_der
+        match &self.roots {
+            Roots::Snp { vcek_der, .. } => vcek_der,
+            Roots::Tdx { .. } => &[],
+        }
+    }
+
+    /// The mock TD of a TDX CVM (its report data zero: each TDREPORT binds
+    /// the variable data); `None` on SEV-SNP.
+    pub fn td(&self) -> Option<&MockTd> {
+        match &self.roots {
+            Roots::Snp { .. } => None,
+            Roots::Tdx { td, .. } => Some(td),
+        }
     }
 
     /// The provisioned vTPM underneath (direct, bypassing the HCL).
@@ -136,11 +273,7 @@ fn measured_boot(vtpm: &MockVtpm) -> Result<tempfile::TempDir, MockError> {
         hint: "creating the event log directory",
         source,
     })?;
-    std::fs::write(dir.path().join(EVENT_LOG_FILE), log.build()).map_err(|source| {
-        MockError::Spawn {
-            hint: "writing the event log",
-            source,
-        }
-    })?;
+    let path = dir.path().join(EVENT_LOG_FILE);
+    std::fs::write(&path, log.build()).map_err(MockError::io("writing", &path))?;
     Ok(dir)
 }

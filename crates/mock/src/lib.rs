@@ -6,10 +6,16 @@
 //!   RSA-2048 restricted signing AK persisted at `0x81000003`, and the HCL's
 //!   NV indices `0x01400001` (report) and `0x01400002` (user data).
 //!
-//! - [`MockAzureCvm`]: a whole mock Azure SEV-SNP CVM — the vTPM behind
-//!   [`HclProxy`], the mock HCL that refreshes the HCL report in NV
+//! - [`MockAzureCvm`]: a whole mock Azure CVM, SEV-SNP or TDX — the vTPM
+//!   behind [`HclProxy`], the mock HCL that refreshes the HCL report in NV
 //!   `0x01400001` whenever user data is written to `0x01400002` (as the
-//!   paravisor does), and a [`MockThim`] IMDS endpoint serving the VCEK chain.
+//!   paravisor does: an SNP report, or a TDREPORT of the mock TD), and a
+//!   [`MockImds`] serving the VCEK chain (THIM) or TD quotes
+//!   (`/acc/tdquote`).
+//! - [`MockSnpGuest`], [`MockTdxGuest`]: mock bare-metal SEV-SNP and TDX
+//!   guests — configfs-tsm emulated with FUSE, answering each `inblob` with
+//!   a fresh mock-signed report or TD quote; the TDX guest with its CC
+//!   event log (ACPI CCEL) replaying to its RTMRs.
 //! - [`amd`]: mock AMD roots (ARK → ASK → VCEK) and SEV-SNP reports they sign.
 //! - [`intel`]: a mock Intel DCAP platform — mock Intel SGX Root CA, PCK and
 //!   TCB Signing certificates, signed TCB info and QE identities, CRLs, TDX
@@ -27,18 +33,20 @@
 pub mod amd;
 mod cvm;
 pub mod hcl;
+mod imds;
 pub mod intel;
 mod provider;
 mod proxy;
 pub mod snp_guest;
 mod swtpm;
-mod thim;
+pub mod tdx_guest;
 mod vtpm;
 
-pub use cvm::MockAzureCvm;
+pub use cvm::{MockAzureCvm, MockIsolation};
+pub use imds::{MockImds, MockThim};
 pub use provider::{trust_roots, MockProvider, MockTrustRoots, BACKEND, MOCK};
 pub use proxy::HclProxy;
 pub use snp_guest::MockSnpGuest;
 pub use swtpm::{MockError, Swtpm};
-pub use thim::MockThim;
+pub use tdx_guest::MockTdxGuest;
 pub use vtpm::{MockVtpm, MOCK_HCL_REPORT_NV_SIZE};

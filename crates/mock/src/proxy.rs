@@ -1,6 +1,7 @@
 //! A TPM command proxy in front of swtpm that plays the Azure HCL: when the
 //! guest writes user data to NV `0x01400002`, the proxy lets the write
-//! through, regenerates the HCL report, writes it to NV `0x01400001` on the
+//! through, regenerates the HCL report ([`MockHcl`]: SEV-SNP or TDX),
+//! writes it to NV `0x01400001` on the
 //! same upstream connection, and only then answers the guest — so the next
 //! read sees a fresh report, as on a real CVM, and no provider code knows
 //! it talks to a mock.

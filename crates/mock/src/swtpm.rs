@@ -43,6 +43,26 @@ pub enum MockError {
     /// TDREPORT, an oversized field): the TDX crate's error and code.
     #[error("mock Intel platform: {0}")]
     Tdx(#[from] tee_attest_tdx::TdxError),
+    /// A file or directory of the mock (a configfs-tsm mount point, the
+    /// CCEL tables, an event log) could not be made (code 1).
+    #[error("mock: {what} {}: {source}", path.display())]
+    Io {
+        /// What was being done (`making`, `writing`).
+        what: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl MockError {
+    /// A mapper of an I/O error on `path` into [`MockError::Io`].
+    pub(crate) fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.to_path_buf();
+        move |source| MockError::Io { what, path, source }
+    }
 }
 
 impl CodedError for MockError {

@@ -104,3 +104,29 @@ fn mock_sgx_quotes_carry_the_enclave_held_data() {
     assert_eq!(ok.claims["sgx-mrsigner"], hex::encode(enclave.mr_signer));
     assert_eq!(ok.claims["x-ms-sgx-is-debuggable"], false);
 }
+
+/// A CCEL event log sent with a TD quote must replay to its RTMRs: the
+/// mock firmware log does; one more event makes it refused (`rtmr`).
+#[test]
+fn a_ccel_event_log_sent_with_the_quote_must_replay_to_its_rtmrs() {
+    use tee_attest_mock::intel::MockCcEventLog;
+    let p = MockIntelPlatform::stored().expect("platform");
+    let log = MockCcEventLog::firmware();
+    let mut td = p.td();
+    td.rtmr = log.rtmrs();
+    let quote = p.tdx_quote_v4(&td).expect("quote");
+    let a = DcapAppraiser::tdx_vm(trust(true));
+    let mut e = evidence(TDX_VM, quote.clone(), b"");
+    e.event_log = Some(log.log_area());
+    a.appraise(&e, None).expect("the log replays");
+
+    let mut longer = MockCcEventLog::firmware();
+    longer.event(3, 0x8000_0001, b"an event the quote does not measure");
+    e.event_log = Some(longer.log_area());
+    let err = a.appraise(&e, None).expect_err("refused");
+    assert!(err.to_string().contains("rtmr"), "{err}");
+    // A log that does not parse is refused too (code 20), not ignored.
+    e.event_log = Some(vec![0x42; 64]);
+    let err = a.appraise(&e, None).expect_err("garbage");
+    assert_eq!(err.code(), ErrorCode::ReportParsingFailed, "{err}");
+}

@@ -9,6 +9,7 @@
 //! | `runtime-data.json` | runtime data said to be JSON is a JSON object |
 //! | `nonce.binding` | a nonce to echo must be in the JSON runtime data (member `nonce`, any case) |
 //! | `nonce` | the evidence's nonce is the one the caller expects |
+//! | `rtmr` | a CCEL event log sent with a TD quote replays to its RTMR0–2 (and RTMR3 when logged) |
 //!
 //! The quote's PCK chain names its root; the appraiser verifies with the
 //! built-in Intel SGX Root CA unless that root is one of the extra roots
@@ -30,7 +31,8 @@ use tee_attest_core::{Appraisal, Appraiser, Error, Evidence, EvidenceType, MOCK_
 
 use crate::collateral::{Collateral, CollateralChain, CollateralRequest};
 use crate::error::{Check, TdxError};
-use crate::quote::{Quote, QuoteBody};
+use crate::ccel::CcEventLog;
+use crate::quote::{Quote, QuoteBody, TdReport10};
 use crate::verify::{DcapVerifier, VerifyOptions};
 use crate::{claims_json, Clock, SystemClock, TDX_VM};
 
@@ -112,18 +114,27 @@ impl DcapTrust {
     }
 
     /// The verifier for a quote: the extra root its PCK chain ends in, if
-    /// any (then `true`: mock evidence), else Intel's.
-    fn verifier_for(&self, quote: &Quote) -> (&DcapVerifier, bool) {
+    /// any (then `true`: mock evidence), else Intel's. A chain that ends in
+    /// a root trusted by neither is refused here (`untrusted-root`), before
+    /// any collateral is looked for: no source is asked for a quote that
+    /// cannot pass.
+    fn verifier_for(&self, quote: &Quote) -> Result<(&DcapVerifier, bool), TdxError> {
         let root = quote
             .pck_chain_pem()
             .and_then(|pem| crate::pki::parse_pem_chain(pem, "PCK chain").ok())
             .and_then(|chain| chain.into_iter().find(|c| c.is_self_issued()));
         if let Some(root) = root {
             if let Some(v) = self.extra.iter().find(|v| v.root().der() == root.der()) {
-                return (v, true);
+                return Ok((v, true));
+            }
+            if root.der() != self.genuine.root().der() {
+                return Err(TdxError::verify(
+                    Check::UntrustedRoot,
+                    "the PCK chain does not end in the trusted root",
+                ));
             }
         }
-        (&self.genuine, false)
+        Ok((&self.genuine, false))
     }
 
     fn found(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Arc<Collateral>, u64)>> {
@@ -173,6 +184,23 @@ impl DcapTrust {
     }
 }
 
+/// What a verified quote establishes.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct QuoteClaims {
+    /// The verdict's claims (MAA's names: [`claims_json`]).
+    pub claims: Map<String, Value>,
+    /// Whether the quote chained to an extra (mock) root.
+    pub mock: bool,
+    /// The quote's report data.
+    pub report_data: [u8; 64],
+    /// Whether the TD or enclave is debuggable.
+    pub debug: bool,
+    /// The TD's body (TD 1.0 fields; TD 1.5 bodies extend them), for TDX
+    /// quotes.
+    pub td: Option<TdReport10>,
+}
+
 /// Which quotes an appraiser takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -205,9 +233,9 @@ impl DcapAppraiser {
     }
 
     /// Verifies a quote (of the kind this appraiser takes) with its
-    /// collateral: the claims of the verdict and whether a mock root
-    /// signed it. Runtime data and nonce are the caller's to bind.
-    pub fn verify_quote(&self, quote: &[u8]) -> Result<(Map<String, Value>, bool), Error> {
+    /// collateral. Runtime data and nonce are the caller's to bind (with
+    /// [`QuoteClaims::report_data`]).
+    pub fn verify_quote(&self, quote: &[u8]) -> Result<QuoteClaims, Error> {
         let q = Quote::parse(quote)?;
         let is_sgx = matches!(q.body, QuoteBody::SgxEnclave(_));
         if is_sgx != (self.kind == Kind::SgxEnclave) {
@@ -220,14 +248,20 @@ impl DcapAppraiser {
                 ),
             ));
         }
-        let (verifier, mock) = self.trust.verifier_for(&q);
+        let (verifier, mock) = self.trust.verifier_for(&q)?;
         let collateral = self.trust.collateral(&q)?;
         let verdict = verifier.verify(quote, &collateral, &self.trust.options)?;
         let claims = match claims_json(&verdict) {
             Value::Object(m) => m,
             _ => Map::new(),
         };
-        Ok((claims, mock))
+        Ok(QuoteClaims {
+            claims,
+            mock,
+            report_data: *verdict.body.report_data(),
+            debug: verdict.is_debug(),
+            td: verdict.body.td().cloned(),
+        })
     }
 }
 
@@ -264,14 +298,22 @@ impl Appraiser for DcapAppraiser {
                 ));
             }
         }
-        let (mut claims, mock) = self.verify_quote(&evidence.hardware_report)?;
+        let QuoteClaims {
+            mut claims,
+            mock,
+            report_data,
+            td,
+            ..
+        } = self.verify_quote(&evidence.hardware_report)?;
+        // The CCEL event log, when it comes with the evidence (bare-metal
+        // TDX guests send it): it must replay to the quote's RTMRs.
+        if let (Some(log), Some(td)) = (&evidence.event_log, &td) {
+            CcEventLog::parse(log)?.check(td)?;
+        }
         let data = evidence.runtime_data.as_slice();
         if !data.is_empty() {
-            // Parsed again only to read the report data (the verification
-            // above refused anything that does not parse).
-            let q = Quote::parse(&evidence.hardware_report)?;
             let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
-            if q.body.report_data().get(..32) != Some(hash.as_ref()) {
+            if report_data.get(..32) != Some(hash.as_ref()) {
                 return Err(refuse(
                     Check::RuntimeDataBinding,
                     "report_data does not begin with the SHA-256 of the runtime data",

@@ -16,7 +16,7 @@ pub mod tcb_info;
 pub mod tdreport;
 pub mod verify;
 
-pub use appraise::{DcapAppraiser, DcapTrust, SGX_ENCLAVE};
+pub use appraise::{DcapAppraiser, DcapTrust, QuoteClaims, SGX_ENCLAVE};
 pub use claims::{claims_json, TDX_EAT_PROFILE};
 pub use collateral::{
     Collateral, CollateralChain, CollateralRequest, CollateralSource, SignedJson,

@@ -480,7 +480,19 @@ impl IntelCrl {
     pub fn from_any(bytes: &[u8], what: &str) -> Result<Self, TdxError> {
         let trimmed = trim_ascii(bytes);
         if trimmed.first() == Some(&0x30) {
-            return Self::from_der(trimmed, what);
+            // DER ends where its length says: its last bytes (the
+            // signature's) may be whitespace or NUL values, which trimming
+            // would cut.
+            let start = bytes
+                .iter()
+                .position(|c| !c.is_ascii_whitespace() && *c != 0)
+                .unwrap_or(0);
+            let der = &bytes[start..];
+            let whole = tlv(der, 0)
+                .and_then(|(_, h, l)| h.checked_add(l))
+                .and_then(|end| der.get(..end))
+                .unwrap_or(trimmed);
+            return Self::from_der(whole, what);
         }
         if find(trimmed, b"-----BEGIN").is_some() {
             let b = pem_blocks(trimmed, "X509 CRL")
@@ -718,5 +730,27 @@ mod tests {
         assert_eq!(small_uint(&[0x80]), None);
         assert_eq!(trim_ascii(b" \0ab\n\0"), b"ab");
         assert_eq!(trim_ascii(b"  "), b"");
+    }
+
+    #[test]
+    fn a_der_crl_ending_in_whitespace_or_nul_values_is_taken_whole() {
+        let c: serde_json::Value =
+            serde_json::from_slice(&tee_attest_testkit::vector("tdx-dcap/collateral.json"))
+                .expect("collateral JSON");
+        let crl = hex::decode(c["root_ca_crl"].as_str().expect("root CA CRL")).expect("hex");
+        // The last byte is the signature's: any value is possible there.
+        for last in [0u8, b'\t', b'\n', b' '] {
+            let mut der = crl.clone();
+            if let Some(b) = der.last_mut() {
+                *b = last;
+            }
+            for tail in [&b""[..], b"\n", b"\0\0"] {
+                let mut bytes = b"\n".to_vec();
+                bytes.extend_from_slice(&der);
+                bytes.extend_from_slice(tail);
+                let parsed = IntelCrl::from_any(&bytes, "root CA CRL");
+                assert!(parsed.is_ok(), "last byte {last:#04x}: {parsed:?}");
+            }
+        }
     }
 }

@@ -684,6 +684,17 @@ impl Quote {
         }
     }
 
+    /// The PCK certificate chain carried in the quote, as DER certificates
+    /// (leaf first, as the PEM lists them); empty when the quote carries
+    /// none (certification data types 1–4) or its PEM does not decode.
+    /// For providers that pass the chain on beside the quote; verification
+    /// reads the PEM itself, strictly ([`crate::DcapVerifier`]).
+    pub fn pck_chain_der(&self) -> Vec<Vec<u8>> {
+        self.pck_chain_pem()
+            .and_then(|pem| crate::pki::pem_blocks(pem, "CERTIFICATE").ok())
+            .unwrap_or_default()
+    }
+
     /// TEE_TCB_SVN of a TD quote.
     pub fn tee_tcb_svn(&self) -> Option<[u8; 16]> {
         self.body.td().map(|t| t.tee_tcb_svn)

@@ -14,8 +14,12 @@ use tee_attest_core::{
 pub static BACKENDS: &[&TeeBackend] = &[
     #[cfg(feature = "azure-snp")]
     &tee_attest_azure::provider::BACKEND,
+    #[cfg(feature = "azure-tdx")]
+    &tee_attest_azure::provider::TDX_BACKEND,
     #[cfg(feature = "snp")]
     &tee_attest_snp_guest::BACKEND,
+    #[cfg(feature = "tdx")]
+    &tee_attest_tdx_guest::BACKEND,
     #[cfg(feature = "mock")]
     &tee_attest_mock::BACKEND,
 ];
@@ -23,8 +27,13 @@ pub static BACKENDS: &[&TeeBackend] = &[
 /// Every backend this crate knows, compiled in or not, with the cargo
 /// feature that brings it in: what error messages and `detect` may
 /// recommend (a test checks that each feature exists).
-pub const KNOWN_BACKENDS: &[(&str, &str)] =
-    &[("azure-snp", "azure-snp"), ("snp", "snp"), ("mock", "mock")];
+pub const KNOWN_BACKENDS: &[(&str, &str)] = &[
+    ("azure-snp", "azure-snp"),
+    ("azure-tdx", "azure-tdx"),
+    ("snp", "snp"),
+    ("tdx", "tdx"),
+    ("mock", "mock"),
+];
 
 /// The cargo feature that brings in the backend `id`, if this crate knows it.
 pub fn feature_for(id: &str) -> Option<&'static str> {
@@ -145,6 +154,27 @@ mod tests {
         use tee_attest_maa::azureguest as wire;
         assert_eq!(wire::AZURE_GUEST_SNP, tee_attest_azure::AZURE_GUEST_SNP);
         assert_eq!(wire::SEV_SNP_VM, tee_attest_snp::SEV_SNP_VM);
+    }
+
+    /// The same for the TDX evidence types, named by the wire format and
+    /// by the TDX backends.
+    #[cfg(all(feature = "maa", any(feature = "tdx", feature = "azure-tdx")))]
+    #[test]
+    fn wire_format_and_tdx_backend_evidence_types_agree() {
+        use tee_attest_maa::azureguest as wire;
+        #[cfg(feature = "tdx")]
+        {
+            assert_eq!(wire::TDX_VM, tee_attest_tdx_guest::TDX_VM);
+            assert_eq!(tee_attest_tdx_guest::BACKEND.evidence_type, wire::TDX_VM);
+        }
+        #[cfg(feature = "azure-tdx")]
+        {
+            assert_eq!(wire::AZURE_GUEST_TDX, tee_attest_azure::AZURE_GUEST_TDX);
+            assert_eq!(
+                tee_attest_azure::provider::TDX_BACKEND.evidence_type,
+                wire::AZURE_GUEST_TDX
+            );
+        }
     }
 
     #[test]

@@ -107,6 +107,13 @@ pub struct VerifierOptions {
     /// Trust the repository's mock roots (and accept tokens from mock
     /// evidence from a remote verifier). Never by default.
     pub trust_mock: bool,
+    /// Intel DCAP collateral for the TdxVm/SgxEnclave appraisers: an
+    /// offline directory (Intel PCS v4 responses, dcap-qvl JSON). Default:
+    /// `$TEE_ATTEST_DCAP_OFFLINE_DIR`.
+    pub intel_collateral: Option<PathBuf>,
+    /// A PCCS or Intel PCS base URL for DCAP collateral. No network is
+    /// used for collateral without it.
+    pub pccs_url: Option<String>,
 }
 
 impl Default for VerifierOptions {
@@ -116,6 +123,8 @@ impl Default for VerifierOptions {
             issuer: DEFAULT_ISSUER.to_string(),
             policy: None,
             trust_mock: false,
+            intel_collateral: None,
+            pccs_url: None,
         }
     }
 }
@@ -141,13 +150,59 @@ fn extra_amd_roots(trust_mock: bool) -> Result<Vec<Vec<u8>>> {
 }
 
 /// Every appraiser compiled in, each with its own trust anchors (the
-/// genuine roots, plus the mock roots when `trust_mock`).
+/// genuine roots, plus the mock roots when `trust_mock`), DCAP collateral
+/// from the default sources.
 #[cfg(feature = "local-verifier")]
 pub fn appraisers(trust_mock: bool) -> Result<Vec<Arc<dyn Appraiser>>> {
-    let amd = extra_amd_roots(trust_mock)?;
+    appraisers_for(&VerifierOptions {
+        trust_mock,
+        ..VerifierOptions::default()
+    })
+}
+
+/// Every appraiser compiled in, configured by `options`: the mock roots
+/// when `trust_mock`; Intel DCAP collateral from a memory cache, then
+/// `intel_collateral` (or `$TEE_ATTEST_DCAP_OFFLINE_DIR`), then `pccs_url`,
+/// then — only when trusting the mock — the stored mock Intel platform's.
+#[cfg(feature = "local-verifier")]
+pub fn appraisers_for(options: &VerifierOptions) -> Result<Vec<Arc<dyn Appraiser>>> {
+    use tee_attest_tdx::collateral::{CollateralCache, HttpConfig, OfflineDir, Pcs};
+    use tee_attest_tdx::{CollateralChain, DcapAppraiser, DcapTrust, VerifyOptions};
+
+    let amd = extra_amd_roots(options.trust_mock)?;
+    let offline = options
+        .intel_collateral
+        .clone()
+        .or_else(|| std::env::var_os("TEE_ATTEST_DCAP_OFFLINE_DIR").map(PathBuf::from))
+        .map(OfflineDir::new);
+    let pcs = options
+        .pccs_url
+        .as_ref()
+        .map(|u| Pcs::new(u, HttpConfig::default()))
+        .transpose()?;
+    #[allow(unused_mut)]
+    let mut chain = CollateralChain::standard(
+        None,
+        Some(Arc::new(CollateralCache::in_memory())),
+        offline,
+        pcs,
+    );
+    let mut intel = Vec::new();
+    #[cfg(feature = "mock")]
+    if options.trust_mock {
+        let platform = tee_attest_mock::intel::MockIntelPlatform::stored()?;
+        intel.push(platform.root_der().to_vec());
+        chain = chain.with_source(Arc::new(tee_attest_mock::intel::MockCollateralSource::new(
+            platform,
+        )));
+    }
+    let dcap = Arc::new(DcapTrust::new(&intel, chain, VerifyOptions::default())?);
     Ok(vec![
         Arc::new(tee_attest_azure::AzureSnpAppraiser::with_extra_roots(&amd)?),
         Arc::new(tee_attest_snp::SevSnpVmAppraiser::with_extra_roots(&amd)?),
+        Arc::new(tee_attest_azure::AzureTdxAppraiser::new(dcap.clone())),
+        Arc::new(DcapAppraiser::tdx_vm(dcap.clone())),
+        Arc::new(DcapAppraiser::sgx_enclave(dcap)),
     ])
 }
 
@@ -164,7 +219,7 @@ pub fn local_verifier(
     };
     let mut cfg = LocalVerifierConfig::new(&options.issuer);
     cfg.policy = options.policy.clone();
-    cfg.appraisers = appraisers(options.trust_mock)?;
+    cfg.appraisers = appraisers_for(options)?;
     Ok(Arc::new(LocalVerifier::new(cfg, signer)?))
 }
 

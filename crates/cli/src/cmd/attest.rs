@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use tee_attest::{Attester, ClientParameters, ProviderConfig, VerifierOptions, VerifierSpec};
-use tee_attest_core::{Error, ErrorCode, Result};
+use tee_attest_core::{ErrorCode, Result};
 
 use super::common;
 
@@ -51,13 +51,11 @@ impl AttestArgs {
             .policy
             .as_ref()
             .map(|p| {
-                std::fs::read_to_string(p).map_err(|e| {
-                    Error::with_source(
-                        ErrorCode::InvalidInputParameter,
-                        format!("reading {}", p.display()),
-                        e,
-                    )
-                })
+                common::read_text(
+                    p,
+                    common::FileKind::Policy,
+                    ErrorCode::InvalidInputParameter,
+                )
             })
             .transpose()?;
         let mut opts = VerifierOptions::default();

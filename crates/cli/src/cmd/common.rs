@@ -22,33 +22,128 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
     })
 }
 
-/// Read a file, or standard input for `-`.
-pub fn read_input(path: &str) -> Result<Vec<u8>> {
-    let read = if path == "-" {
-        let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).map(|_| buf)
-    } else {
-        std::fs::read(path)
-    };
-    read.map_err(|e| {
-        Error::with_source(
-            ErrorCode::InvalidInputParameter,
-            format!("reading {path}"),
-            e,
+/// What a file the CLI reads holds, which sets the most bytes read from
+/// it: every file is read through [`read_file`], so that no input (a
+/// device such as `/dev/zero`, a runaway log) can make the CLI allocate
+/// without bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// A hardware report, HCL report or quote: 1 MiB.
+    Evidence,
+    /// Certificates, chains, CRLs, trust anchors: 16 MiB.
+    Collateral,
+    /// A policy document (MAA or release policy, text or JWS): 1 MiB.
+    Policy,
+    /// A token, a JWKS, a key or credential file: 1 MiB.
+    Credential,
+    /// Encryption metadata: 64 KiB.
+    Metadata,
+    /// Data encrypted or decrypted whole, not streamed (the direct RSA
+    /// schemes: at most a modulus): 1 MiB.
+    Data,
+    /// The mock's own small state files (pid, environment, log): 1 MiB.
+    State,
+}
+
+impl FileKind {
+    /// The most bytes read from a file of this kind.
+    pub const fn cap(self) -> u64 {
+        const MIB: u64 = 1024 * 1024;
+        match self {
+            FileKind::Evidence
+            | FileKind::Policy
+            | FileKind::Credential
+            | FileKind::Data
+            | FileKind::State => MIB,
+            FileKind::Collateral => 16 * MIB,
+            FileKind::Metadata => 64 * 1024,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            FileKind::Evidence => "evidence",
+            FileKind::Collateral => "collateral",
+            FileKind::Policy => "policy",
+            FileKind::Credential => "credential",
+            FileKind::Metadata => "metadata",
+            FileKind::Data => "data",
+            FileKind::State => "state",
+        }
+    }
+}
+
+/// Reads `reader` (named `what`), at most `kind`'s cap: a longer input is
+/// refused after reading one byte past the cap, with `code`.
+fn read_capped(
+    reader: impl std::io::Read,
+    hint: u64,
+    what: &str,
+    kind: FileKind,
+    code: ErrorCode,
+) -> Result<Vec<u8>> {
+    let cap = kind.cap();
+    let too_large = || {
+        Error::new(
+            code,
+            format!(
+                "{what} is larger than {cap} bytes (the cap on {} files)",
+                kind.name()
+            ),
         )
-    })
+    };
+    if hint > cap {
+        return Err(too_large());
+    }
+    let mut buf = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
+    std::io::Read::read_to_end(&mut reader.take(cap + 1), &mut buf)
+        .map_err(|e| Error::with_source(code, format!("cannot read {what}"), e))?;
+    if buf.len() as u64 > cap {
+        return Err(too_large());
+    }
+    Ok(buf)
+}
+
+/// Reads the file `path`, at most `kind`'s cap (see [`FileKind`]); a
+/// larger file (or one that never ends) is refused with `code`, the code
+/// the command uses for a bad input, as is one that cannot be read.
+pub fn read_file(path: &Path, kind: FileKind, code: ErrorCode) -> Result<Vec<u8>> {
+    let what = path.display().to_string();
+    let file = std::fs::File::open(path)
+        .map_err(|e| Error::with_source(code, format!("cannot read {what}"), e))?;
+    // A regular file says its size: refuse a large one before reading it.
+    let hint = file
+        .metadata()
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+        .map_or(0, |m| m.len());
+    read_capped(file, hint, &what, kind, code)
+}
+
+/// [`read_file`] as UTF-8 text (`code` when it is not).
+pub fn read_text(path: &Path, kind: FileKind, code: ErrorCode) -> Result<String> {
+    String::from_utf8(read_file(path, kind, code)?)
+        .map_err(|e| Error::with_source(code, format!("{} is not UTF-8 text", path.display()), e))
+}
+
+/// Read a file, or standard input for `-`, at most `kind`'s cap (code 8).
+pub fn read_input(path: &str, kind: FileKind) -> Result<Vec<u8>> {
+    if path == "-" {
+        return read_capped(
+            std::io::stdin().lock(),
+            0,
+            "standard input",
+            kind,
+            ErrorCode::InvalidInputParameter,
+        );
+    }
+    read_file(Path::new(path), kind, ErrorCode::InvalidInputParameter)
 }
 
 /// Every certificate (DER) in a PEM file; code 8 when the file cannot be
 /// read or holds none.
 pub fn read_pem_certificates(path: &Path) -> Result<Vec<Vec<u8>>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::with_source(
-            ErrorCode::InvalidInputParameter,
-            format!("reading {}", path.display()),
-            e,
-        )
-    })?;
+    let text = read_text(path, FileKind::Collateral, ErrorCode::InvalidInputParameter)?;
     let out = tee_attest_maa::azureguest::pem_certificates(&text)
         .map_err(|e| Error::from(e).context(path.display()))?;
     if out.is_empty() {

@@ -16,7 +16,7 @@ use clap::Args;
 use tee_attest_broker::{EncryptionType, EnvelopeDecryptor};
 use tee_attest_core::{AttestationToken, Error, ErrorCode, Result};
 
-use super::common::{read_input, runtime};
+use super::common::{read_file, read_input, runtime, FileKind};
 
 /// Arguments of `tee-attest encrypt`.
 #[derive(Args, Debug)]
@@ -89,7 +89,7 @@ fn create_private(path: &Path) -> std::io::Result<File> {
 /// Run `tee-attest encrypt`.
 pub fn run_encrypt(args: EncryptArgs) -> Result<()> {
     let kind: EncryptionType = args.scheme.parse()?;
-    let text = String::from_utf8(read_input(&args.token)?).map_err(|e| {
+    let text = String::from_utf8(read_input(&args.token, FileKind::Credential)?).map_err(|e| {
         Error::with_source(ErrorCode::JwtExtractionFailed, "the token is not UTF-8", e)
     })?;
     let token = AttestationToken::parse(&text)?;
@@ -121,10 +121,11 @@ pub fn run_encrypt(args: EncryptArgs) -> Result<()> {
             metadata
         }
         _ => {
-            let data = std::fs::read(&args.input).map_err(io_error(
+            let data = read_file(
+                &args.input,
+                FileKind::Data,
                 ErrorCode::InvalidInputParameter,
-                format!("reading {in_name}"),
-            ))?;
+            )?;
             let (ct, metadata) = tee_attest_broker::encrypt(kind, &token, &data)?;
             std::fs::write(&args.out, ct).map_err(io_error(
                 ErrorCode::EncryptFailed,
@@ -148,10 +149,11 @@ pub fn run_encrypt(args: EncryptArgs) -> Result<()> {
 /// Run `tee-attest decrypt`.
 pub fn run_decrypt(args: DecryptArgs) -> Result<()> {
     let meta_file = args.meta.clone().unwrap_or_else(|| meta_path(&args.input));
-    let metadata = std::fs::read(&meta_file).map_err(io_error(
+    let metadata = read_file(
+        &meta_file,
+        FileKind::Metadata,
         ErrorCode::InvalidInputParameter,
-        format!("reading the metadata {}", meta_file.display()),
-    ))?;
+    )?;
     let kind: EncryptionType = match &args.scheme {
         Some(s) => s.parse()?,
         None if metadata.is_empty() => EncryptionType::default(),
@@ -196,10 +198,11 @@ pub fn run_decrypt(args: DecryptArgs) -> Result<()> {
             result?;
         }
         _ => {
-            let data = std::fs::read(&args.input).map_err(io_error(
+            let data = read_file(
+                &args.input,
+                FileKind::Data,
                 ErrorCode::InvalidInputParameter,
-                format!("reading {in_name}"),
-            ))?;
+            )?;
             let plain = rt.block_on(tee_attest_broker::decrypt(
                 kind, decryptor, &data, &metadata,
             ))?;

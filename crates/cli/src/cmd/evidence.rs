@@ -6,6 +6,7 @@
 //! tee-attest evidence hcl --report F [--certs PATH]… [--at RFC3339]
 //! tee-attest evidence tdx --quote F [--collateral F|DIR] [--at RFC3339] [--no-revocation-data]
 //! tee-attest evidence sgx --quote F [--collateral F|DIR] [--at RFC3339] [--no-revocation-data]
+//! tee-attest evidence azure-tdx --report HCL --quote F [--collateral F|DIR] [--at RFC3339]
 //! ```
 //!
 //! Exit code 0, or the spec code of the first failed check: 20 for a report
@@ -26,6 +27,8 @@ use tee_attest_snp::{
     parse_rfc3339, AttestationReport, CertBundle, SnpOptions, SnpVerifier, TrustAnchors,
 };
 
+use super::common::{read_file, FileKind};
+
 /// The `evidence` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum EvidenceCmd {
@@ -40,6 +43,22 @@ pub enum EvidenceCmd {
     /// Verify an Intel SGX quote (v3) with Intel's DCAP rules and print its
     /// claims (MAA's `x-ms-sgx-*` names).
     Sgx(DcapArgs),
+    /// Verify Azure TDX CVM evidence: the HCL report (vTPM NV 0x01400001,
+    /// type 4: a TDREPORT binding the variable data) and the TD quote IMDS
+    /// made of that TDREPORT; print the claims as MAA nests them under
+    /// `x-ms-isolation-tee`.
+    AzureTdx(AzureTdxArgs),
+}
+
+/// Arguments of `evidence azure-tdx`.
+#[derive(Args, Debug)]
+pub struct AzureTdxArgs {
+    /// The HCL report file (binary or hex text).
+    #[arg(long, value_name = "FILE")]
+    report: PathBuf,
+    /// The TD quote and how to verify it.
+    #[command(flatten)]
+    dcap: DcapArgs,
 }
 
 /// Arguments of `evidence tdx` and `evidence sgx`.
@@ -121,6 +140,7 @@ pub fn run(cmd: EvidenceCmd) -> Result<()> {
         EvidenceCmd::Hcl(a) => run_hcl(&a)?,
         EvidenceCmd::Tdx(a) => run_dcap(&a, DcapKind::Tdx)?,
         EvidenceCmd::Sgx(a) => run_dcap(&a, DcapKind::Sgx)?,
+        EvidenceCmd::AzureTdx(a) => run_azure_tdx(&a)?,
     };
     let text = serde_json::to_string_pretty(&serde_json::Value::Object(claims))
         .map_err(|e| Error::new(ErrorCode::InvalidInputParameter, e.to_string()))?;
@@ -134,8 +154,8 @@ fn invalid(msg: impl Into<String>) -> Error {
 
 /// Reads a report file: hex text (whitespace ignored) or binary.
 fn read_report(path: &Path) -> Result<Vec<u8>> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| invalid(format!("cannot read --report {}: {e}", path.display())))?;
+    let bytes = read_file(path, FileKind::Evidence, ErrorCode::InvalidInputParameter)
+        .map_err(|e| invalid(format!("--report: {e}")))?;
     if let Ok(text) = std::str::from_utf8(&bytes) {
         let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
         if !compact.is_empty() && compact.len() & 1 == 0 {
@@ -163,15 +183,17 @@ fn read_certs(paths: &[PathBuf]) -> Result<Vec<Vec<u8>>> {
                 .collect();
             entries.sort();
             for e in entries {
-                if let Ok(bytes) = std::fs::read(&e) {
+                if let Ok(bytes) =
+                    read_file(&e, FileKind::Collateral, ErrorCode::InvalidInputParameter)
+                {
                     if CertBundle::new().add_any(&bytes, "x").unwrap_or(0) > 0 {
                         out.push(bytes);
                     }
                 }
             }
         } else {
-            let bytes = std::fs::read(p)
-                .map_err(|e| invalid(format!("cannot read --certs {}: {e}", p.display())))?;
+            let bytes = read_file(p, FileKind::Collateral, ErrorCode::InvalidInputParameter)
+                .map_err(|e| invalid(format!("--certs: {e}")))?;
             match CertBundle::new().add_any(&bytes, &p.display().to_string()) {
                 Ok(n) if n > 0 => out.push(bytes),
                 Ok(_) => {
@@ -192,8 +214,8 @@ fn read_certs(paths: &[PathBuf]) -> Result<Vec<Vec<u8>>> {
 fn verifier(args: &VerifyArgs) -> Result<SnpVerifier> {
     let mut anchors = TrustAnchors::amd();
     for p in &args.extra_roots {
-        let bytes = std::fs::read(p)
-            .map_err(|e| invalid(format!("cannot read --extra-root {}: {e}", p.display())))?;
+        let bytes = read_file(p, FileKind::Collateral, ErrorCode::InvalidInputParameter)
+            .map_err(|e| invalid(format!("--extra-root: {e}")))?;
         let ders = if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
             tee_attest_snp::pem_blocks(&bytes, "CERTIFICATE")
         } else {
@@ -294,15 +316,41 @@ enum DcapKind {
 }
 
 fn run_dcap(args: &DcapArgs, kind: DcapKind) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let bytes = read_report(&args.quote)?;
+    dcap_claims(args, &bytes, kind)
+}
+
+/// `evidence azure-tdx`: the HCL report's TDREPORT binds its variable
+/// data, the quote is of that TDREPORT, and the quote verifies.
+fn run_azure_tdx(args: &AzureTdxArgs) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let hcl = HclReport::from_bytes(&read_report(&args.report)?)?;
+    let td = hcl.td_report()?;
+    hcl.check_binding()?;
+    let var_data = hcl.var_data()?;
+    let bytes = read_report(&args.dcap.quote)?;
+    let quote = tee_attest_tdx::Quote::parse(&bytes)?;
+    tee_attest_azure::check_quote_matches(&quote, &td)?;
+    let mut claims = dcap_claims(&args.dcap, &bytes, DcapKind::Tdx)?;
+    claims.insert(
+        "x-ms-runtime".into(),
+        serde_json::Value::Object(var_data.json().clone()),
+    );
+    Ok(claims)
+}
+
+/// The claims of a verified DCAP quote (`kind`: which quotes are taken).
+fn dcap_claims(
+    args: &DcapArgs,
+    bytes: &[u8],
+    kind: DcapKind,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
     use tee_attest_tdx::collateral::{CollateralCache, OfflineDir, Pcs};
     use tee_attest_tdx::{
         Collateral, CollateralChain, CollateralRequest, DcapVerifier, FixedClock, Quote,
         VerifyOptions,
     };
-
-    let bytes = read_report(&args.quote)?;
     // Parse first: a bad quote is 20/21 whatever the collateral.
-    let quote = Quote::parse(&bytes)?;
+    let quote = Quote::parse(bytes)?;
     let is_sgx = matches!(quote.body, tee_attest_tdx::QuoteBody::SgxEnclave(_));
     match (kind, is_sgx) {
         (DcapKind::Tdx, true) => {
@@ -322,8 +370,8 @@ fn run_dcap(args: &DcapArgs, kind: DcapKind) -> Result<serde_json::Map<String, s
     let mut verifier = match &args.trust_root {
         None => DcapVerifier::new()?,
         Some(p) => {
-            let bytes = std::fs::read(p)
-                .map_err(|e| invalid(format!("cannot read --trust-root {}: {e}", p.display())))?;
+            let bytes = read_file(p, FileKind::Collateral, ErrorCode::InvalidInputParameter)
+                .map_err(|e| e.context("--trust-root"))?;
             let der = if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
                 tee_attest_snp::pem_blocks(&bytes, "CERTIFICATE")
                     .into_iter()
@@ -353,8 +401,8 @@ fn run_dcap(args: &DcapArgs, kind: DcapKind) -> Result<serde_json::Map<String, s
     let chain = match &args.collateral {
         Some(p) if p.is_dir() => CollateralChain::new().with_source(Arc::new(OfflineDir::new(p))),
         Some(p) => {
-            let json = std::fs::read(p)
-                .map_err(|e| invalid(format!("cannot read --collateral {}: {e}", p.display())))?;
+            let json = read_file(p, FileKind::Collateral, ErrorCode::InvalidInputParameter)
+                .map_err(|e| e.context("--collateral"))?;
             let c = Collateral::from_dcap_qvl_json(&json)
                 .map_err(|e| invalid(format!("--collateral {}: {e}", p.display())))?;
             CollateralChain::standard(Some(c), None, None, None)
@@ -387,7 +435,7 @@ fn run_dcap(args: &DcapArgs, kind: DcapKind) -> Result<serde_json::Map<String, s
         accept_missing_revocation: args.no_revocation_data,
         ..VerifyOptions::default()
     };
-    let verdict = verifier.verify(&bytes, &collateral, &opts)?;
+    let verdict = verifier.verify(bytes, &collateral, &opts)?;
     match tee_attest_tdx::claims_json(&verdict) {
         serde_json::Value::Object(m) => Ok(m),
         _ => Err(Error::new(

@@ -11,7 +11,7 @@ use tee_attest_core::{Error, ErrorCode, Result};
 use tee_attest_keyrelease::store::{KeyInfo, DB_FILE, KEK_FILE};
 use tee_attest_keyrelease::{Kek, KeySpec, KeyStore};
 
-use super::common::{data_dir, read_input};
+use super::common::{data_dir, read_input, FileKind};
 
 /// Where the store is.
 #[derive(Args, Debug, Clone)]
@@ -92,7 +92,7 @@ pub enum KeysCmd {
 }
 
 fn read_policy(path: &str) -> Result<String> {
-    String::from_utf8(read_input(path)?).map_err(|e| {
+    String::from_utf8(read_input(path, FileKind::Policy)?).map_err(|e| {
         Error::with_source(
             ErrorCode::InvalidInputParameter,
             format!("the release policy {path} is not UTF-8"),

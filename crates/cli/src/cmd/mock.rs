@@ -1,9 +1,17 @@
-//! `tee-attest mock up|down [--tee mock|snp]`: a persistent mock TEE that
-//! separate processes (the CLI, the C library, the examples) use as they
-//! would a real one: `mock` (the default), a mock Azure SEV-SNP CVM
-//! (swtpm, the mock HCL, the mock IMDS); `snp`, a mock bare-metal SEV-SNP
-//! guest (configfs-tsm emulated with FUSE: a fresh mock-VCEK-signed report
-//! for every `inblob` written, as the kernel does).
+//! `tee-attest mock up|down [--tee mock|snp|tdx|azure-tdx]`: a persistent
+//! mock TEE that separate processes (the CLI, the C library, the examples)
+//! use as they would a real one:
+//!
+//! | `--tee` | what | for `attest --tee` | exported |
+//! |---|---|---|---|
+//! | `mock` (default) | a mock Azure SEV-SNP CVM: swtpm, the mock HCL, the mock IMDS (THIM) | `azure-snp` | `TEE_ATTEST_TCTI`, `TEE_ATTEST_IMDS_URL`, `TEE_ATTEST_EVENT_LOG` |
+//! | `azure-tdx` | a mock Azure TDX CVM: swtpm, the mock HCL writing TDX HCL reports, the mock IMDS (`/acc/tdquote`) | `azure-tdx` | the same, and `TEE_ATTEST_TEE=azure-tdx` |
+//! | `snp` | a mock bare-metal SEV-SNP guest: configfs-tsm emulated with FUSE, a fresh mock-VCEK-signed report for every `inblob` | `snp` | `TEE_ATTEST_TSM_ROOT`, `TEE_ATTEST_TEE=snp` |
+//! | `tdx` | a mock bare-metal TDX guest: configfs-tsm emulated with FUSE, a fresh TD quote of the mock Intel platform for every `inblob`, and its CC event log (ACPI CCEL) | `tdx` | `TEE_ATTEST_TSM_ROOT`, `TEE_ATTEST_CCEL_ROOT`, `TEE_ATTEST_TEE=tdx` |
+//!
+//! Each also exports `TEE_ATTEST_TRUST_MOCK=1`: its evidence chains to the
+//! repository's mock roots (AMD or Intel), which verifiers trust only when
+//! told to.
 //!
 //! `up` starts `tee-attest mock run` in the background: it hosts the mock,
 //! writes `DIR/env` with the `export` lines that point everything at it,
@@ -15,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use clap::Subcommand;
 use tee_attest_core::{Error, ErrorCode, Result};
-use tee_attest_mock::{MockAzureCvm, MockSnpGuest};
+use tee_attest_mock::{MockAzureCvm, MockSnpGuest, MockTdxGuest};
 
 use super::common;
 
@@ -24,15 +32,16 @@ use super::common;
 pub enum MockCmd {
     /// Start a persistent mock TEE; print the `export` lines.
     Up {
-        /// Which: `mock` (a mock Azure SEV-SNP CVM) or `snp` (a mock
-        /// bare-metal SEV-SNP guest over configfs-tsm).
+        /// Which: `mock` (a mock Azure SEV-SNP CVM), `azure-tdx` (a mock
+        /// Azure TDX CVM), `snp` or `tdx` (a mock bare-metal SEV-SNP or TDX
+        /// guest over configfs-tsm).
         #[arg(long, default_value = "mock")]
         tee: String,
         /// Where to keep its state (default: DATA_DIR/mock-cvm).
         #[arg(long)]
         dir: Option<PathBuf>,
     },
-    /// Stop the mock CVM started by `mock up`.
+    /// Stop the mock TEE started by `mock up`.
     Down {
         /// Its directory (default: DATA_DIR/mock-cvm).
         #[arg(long)]
@@ -63,15 +72,21 @@ fn alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
-fn read_pid(dir: &Path) -> Option<u32> {
-    std::fs::read_to_string(dir.join("pid"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+/// One of the mock's own files, capped (`None` when unreadable).
+fn state_file(path: &Path) -> Option<String> {
+    super::common::read_text(
+        path,
+        super::common::FileKind::State,
+        ErrorCode::InvalidInputParameter,
+    )
+    .ok()
 }
 
-/// The `export` lines for a running mock CVM.
+fn read_pid(dir: &Path) -> Option<u32> {
+    state_file(&dir.join("pid"))?.trim().parse().ok()
+}
+
+/// The `export` lines for a running mock Azure CVM (SEV-SNP or TDX).
 pub fn env_lines(cvm: &MockAzureCvm) -> String {
     format!(
         "export TEE_ATTEST_TCTI='{}'\nexport TEE_ATTEST_IMDS_URL='{}'\nexport TEE_ATTEST_EVENT_LOG='{}'\nexport TEE_ATTEST_TRUST_MOCK=1\n",
@@ -81,18 +96,32 @@ pub fn env_lines(cvm: &MockAzureCvm) -> String {
     )
 }
 
-/// The mocks `up` can host.
-const MOCKS: &[&str] = &["mock", "snp"];
+/// The mocks `up` can host, and what each is.
+const MOCKS: &[(&str, &str)] = &[
+    ("mock", "Azure SEV-SNP CVM"),
+    ("azure-tdx", "Azure TDX CVM"),
+    ("snp", "bare-metal SEV-SNP guest"),
+    ("tdx", "bare-metal TDX guest"),
+];
+
+/// What the mock `tee` is (`tee` already checked).
+fn describe(tee: &str) -> &'static str {
+    MOCKS
+        .iter()
+        .find(|(t, _)| *t == tee)
+        .map_or("mock TEE", |(_, d)| d)
+}
 
 fn check_mock(tee: &str) -> Result<()> {
-    if MOCKS.contains(&tee) {
+    if MOCKS.iter().any(|(t, _)| *t == tee) {
         Ok(())
     } else {
+        let names: Vec<&str> = MOCKS.iter().map(|(t, _)| *t).collect();
         Err(Error::new(
             ErrorCode::InvalidInputParameter,
             format!(
                 "no mock for {tee:?}: `mock up --tee` takes {}",
-                MOCKS.join(", ")
+                names.join(", ")
             ),
         ))
     }
@@ -101,8 +130,8 @@ fn check_mock(tee: &str) -> Result<()> {
 fn up(tee: &str, dir: PathBuf) -> Result<()> {
     check_mock(tee)?;
     if let Some(pid) = read_pid(&dir).filter(|&p| alive(p)) {
-        let env = std::fs::read_to_string(dir.join("env")).unwrap_or_default();
-        eprintln!("a mock CVM already runs (pid {pid}); `tee-attest mock down` stops it");
+        let env = state_file(&dir.join("env")).unwrap_or_default();
+        eprintln!("a mock TEE already runs (pid {pid}); `tee-attest mock down` stops it");
         print!("{env}");
         return Ok(());
     }
@@ -125,36 +154,32 @@ fn up(tee: &str, dir: PathBuf) -> Result<()> {
         use std::os::unix::process::CommandExt as _;
         cmd.process_group(0);
     }
-    let mut child = cmd.spawn().map_err(io("starting the mock CVM".into()))?;
+    let mut child = cmd.spawn().map_err(io("starting the mock TEE".into()))?;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(env) = std::fs::read_to_string(dir.join("env")) {
+        if let Some(env) = state_file(&dir.join("env")) {
             if env.ends_with('\n') && env.contains("TEE_ATTEST_TRUST_MOCK") {
                 print!("{env}");
                 eprintln!(
                     "# mock {} up (pid {}); `tee-attest mock down` stops it",
-                    if tee == "snp" {
-                        "bare-metal SEV-SNP guest"
-                    } else {
-                        "Azure SEV-SNP CVM"
-                    },
+                    describe(tee),
                     child.id()
                 );
                 return Ok(());
             }
         }
         if let Ok(Some(status)) = child.try_wait() {
-            let log = std::fs::read_to_string(dir.join("mock.log")).unwrap_or_default();
+            let log = state_file(&dir.join("mock.log")).unwrap_or_default();
             return Err(Error::new(
                 ErrorCode::InitializationFailed,
-                format!("the mock CVM exited ({status}): {}", log.trim()),
+                format!("the mock TEE exited ({status}): {}", log.trim()),
             ));
         }
         if Instant::now() > deadline {
             let _ = child.kill();
             return Err(Error::new(
                 ErrorCode::InitializationFailed,
-                "the mock CVM did not start within 30 s",
+                "the mock TEE did not start within 30 s",
             ));
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -165,7 +190,7 @@ fn down(dir: PathBuf) -> Result<()> {
     let Some(pid) = read_pid(&dir) else {
         return Err(Error::new(
             ErrorCode::InvalidInputParameter,
-            format!("no mock CVM recorded in {}", dir.display()),
+            format!("no mock TEE recorded in {}", dir.display()),
         ));
     };
     if alive(pid) {
@@ -195,26 +220,46 @@ fn down(dir: PathBuf) -> Result<()> {
     for f in ["env", "pid"] {
         let _ = std::fs::remove_file(dir.join(f));
     }
-    eprintln!("mock CVM (pid {pid}) stopped");
+    eprintln!("mock TEE (pid {pid}) stopped");
     Ok(())
 }
 
 fn run_foreground(tee: &str, dir: PathBuf) -> Result<()> {
     check_mock(tee)?;
     // What is hosted lives until the signal; dropping it stops it.
-    let (hosted, env): (Box<dyn std::any::Any>, String) = if tee == "snp" {
+    let tsm_dir = || -> Result<PathBuf> {
         let tsm = dir.join("tsm");
         std::fs::create_dir_all(&tsm).map_err(io(format!("creating {}", tsm.display())))?;
-        let guest = MockSnpGuest::mount(&tsm)?;
-        let env = format!(
-            "export TEE_ATTEST_TSM_ROOT='{}'\nexport TEE_ATTEST_TEE=snp\nexport TEE_ATTEST_TRUST_MOCK=1\n",
-            guest.root().display()
-        );
-        (Box::new(guest), env)
-    } else {
-        let cvm = MockAzureCvm::start()?;
-        let env = env_lines(&cvm);
-        (Box::new(cvm), env)
+        Ok(tsm)
+    };
+    let (hosted, env): (Box<dyn std::any::Any>, String) = match tee {
+        "snp" => {
+            let guest = MockSnpGuest::mount(&tsm_dir()?)?;
+            let env = format!(
+                "export TEE_ATTEST_TSM_ROOT='{}'\nexport TEE_ATTEST_TEE=snp\nexport TEE_ATTEST_TRUST_MOCK=1\n",
+                guest.root().display()
+            );
+            (Box::new(guest), env)
+        }
+        "tdx" => {
+            let guest = MockTdxGuest::mount(&tsm_dir()?, &dir.join("acpi"))?;
+            let env = format!(
+                "export TEE_ATTEST_TSM_ROOT='{}'\nexport TEE_ATTEST_CCEL_ROOT='{}'\nexport TEE_ATTEST_TEE=tdx\nexport TEE_ATTEST_TRUST_MOCK=1\n",
+                guest.root().display(),
+                guest.ccel_root().display()
+            );
+            (Box::new(guest), env)
+        }
+        "azure-tdx" => {
+            let cvm = MockAzureCvm::start_tdx()?;
+            let env = format!("{}export TEE_ATTEST_TEE=azure-tdx\n", env_lines(&cvm));
+            (Box::new(cvm), env)
+        }
+        _ => {
+            let cvm = MockAzureCvm::start()?;
+            let env = env_lines(&cvm);
+            (Box::new(cvm), env)
+        }
     };
     let rt = common::runtime()?;
     std::fs::write(dir.join("pid"), format!("{}\n", std::process::id()))

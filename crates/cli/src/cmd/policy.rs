@@ -233,13 +233,11 @@ fn print_json(v: &Value) {
 }
 
 fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| {
-        Error::with_source(
-            ErrorCode::InvalidInputParameter,
-            format!("cannot read {}", path.display()),
-            e,
-        )
-    })
+    super::common::read_text(
+        path,
+        super::common::FileKind::Policy,
+        ErrorCode::InvalidInputParameter,
+    )
 }
 
 /// A policy file (text or JWS), checked: the document and the parsed policy.

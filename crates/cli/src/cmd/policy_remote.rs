@@ -75,15 +75,12 @@ pub enum CertificatesCmd {
 }
 
 fn read(path: &Path) -> Result<Zeroizing<String>> {
-    std::fs::read_to_string(path)
-        .map(Zeroizing::new)
-        .map_err(|e| {
-            Error::with_source(
-                ErrorCode::InvalidInputParameter,
-                format!("cannot read {}", path.display()),
-                e,
-            )
-        })
+    common::read_text(
+        path,
+        common::FileKind::Credential,
+        ErrorCode::InvalidInputParameter,
+    )
+    .map(Zeroizing::new)
 }
 
 fn client(remote: &Remote) -> Result<AdminClient> {

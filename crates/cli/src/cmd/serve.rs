@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 use std::sync::Arc;
@@ -12,7 +13,10 @@ use tee_attest_keyrelease::service::{api as release_api, ReleaseState};
 use tee_attest_keyrelease::KeyStore;
 use tee_attest_maa::{HttpConfig, Jwks, TokenValidator, ValidationProfile};
 use tee_attest_verifier::audit::AuditConfig;
-use tee_attest_verifier::service::{api, serve_app, serve_app_tls, AdminConfig, ServiceState};
+use tee_attest_verifier::service::limits::CLIENT_PAYLOAD_KEYS_CEILING;
+use tee_attest_verifier::service::{
+    api, serve_app_tls_with, serve_app_with, AdminConfig, Limits, ServiceState,
+};
 use tee_attest_verifier::TokenSigner;
 
 use super::common;
@@ -33,9 +37,19 @@ pub struct ServeArgs {
     /// The issuer URL tokens carry (default: http(s)://ADDR).
     #[arg(long)]
     pub issuer: Option<String>,
-    /// Trust the repository's mock AMD roots (development only).
+    /// Trust the repository's mock AMD and Intel roots, and serve the mock
+    /// Intel platform's collateral (development only).
     #[arg(long)]
     pub trust_mock: bool,
+    /// Intel DCAP collateral for TdxVm/SgxEnclave: an offline directory of
+    /// Intel PCS v4 responses and CRLs or dcap-qvl collateral JSON
+    /// (default: $TEE_ATTEST_DCAP_OFFLINE_DIR).
+    #[arg(long, value_name = "DIR")]
+    pub intel_collateral: Option<PathBuf>,
+    /// A PCCS or Intel PCS base URL for DCAP collateral (fetched when not
+    /// cached, then remembered while current). No network without it.
+    #[arg(long, value_name = "URL")]
+    pub pccs_url: Option<String>,
     /// TLS certificate chain (PEM).
     #[arg(long, requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -81,6 +95,109 @@ pub struct ServeArgs {
     /// Keep at most this many admin audit rows.
     #[arg(long, default_value_t = 100_000)]
     pub audit_max_rows: u64,
+    /// What a client can make the service spend (docs/SECURITY.md, "Limits").
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// The `serve` flags that bound what a client can make the service spend;
+/// the defaults are [`Limits::default`]'s.
+#[derive(Args, Debug)]
+pub struct LimitArgs {
+    /// Connections served at once; past it new ones wait in the backlog and
+    /// connections with no request being handled are closed to make room.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Seconds from a connection's start (or its previous answer) to the end
+    /// of a request's headers, TLS handshake included.
+    #[arg(long, default_value = "10", value_parser = seconds, value_name = "SECS")]
+    pub header_read_timeout: Duration,
+    /// Seconds without a byte moving, while no request is being handled,
+    /// after which a connection is closed.
+    #[arg(long, default_value = "30", value_parser = seconds, value_name = "SECS")]
+    pub idle_timeout: Duration,
+    /// Seconds to receive a request body (else 408).
+    #[arg(long, default_value = "20", value_parser = seconds, value_name = "SECS")]
+    pub body_read_timeout: Duration,
+    /// Seconds to handle a request once its body is read (else 503).
+    #[arg(long, default_value = "30", value_parser = seconds, value_name = "SECS")]
+    pub request_timeout: Duration,
+    /// Seconds requests in flight get to finish after SIGTERM/SIGINT.
+    #[arg(long, default_value = "10", value_parser = seconds, value_name = "SECS")]
+    pub shutdown_grace: Duration,
+    /// The largest request header section, bytes (at least 8192).
+    #[arg(long, default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(8192..))]
+    pub max_header_bytes: u32,
+    /// The largest request body, bytes (else 413).
+    #[arg(long, default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_body_bytes: u32,
+    /// Bytes of request bodies held in memory at once, all requests
+    /// together (else 503 with Retry-After).
+    #[arg(long, default_value_t = 64 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub max_body_memory: u64,
+    /// Appraisals running at once (default: twice the CPUs).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_appraisals: Option<u32>,
+    /// Appraisals waiting for a free slot; past it the answer is 429 with
+    /// Retry-After.
+    #[arg(long, default_value_t = 64)]
+    pub max_queued_appraisals: u32,
+    /// The deepest JSON nesting accepted in a request and the documents it
+    /// carries.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_json_depth: u32,
+    /// The most AzureGuest ClientPayload members (at most 1024).
+    #[arg(long, default_value_t = 64,
+        value_parser = clap::value_parser!(u32).range(0..=CLIENT_PAYLOAD_KEYS_CEILING as i64))]
+    pub max_client_payload_keys: u32,
+    /// The most bytes of ClientPayload names and values together.
+    #[arg(long, default_value_t = 64 * 1024)]
+    pub max_client_payload_bytes: u32,
+    /// The most certificates in a request's VCEK chain.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_chain_certificates: u32,
+    /// The largest VCEK chain in a request (PEM), bytes.
+    #[arg(long, default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_chain_bytes: u32,
+}
+
+/// Seconds, possibly fractional (`0.5`), more than zero.
+fn seconds(s: &str) -> std::result::Result<Duration, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(v.is_finite() && v > 0.0 && v <= 86_400.0) {
+        return Err(format!("{s:?}: give more than 0 and at most 86400 seconds"));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+impl LimitArgs {
+    /// The service's limits these flags ask for.
+    pub fn limits(&self) -> Limits {
+        let mut l = Limits::default();
+        let n = |v: u32| usize::try_from(v).unwrap_or(usize::MAX);
+        l.max_connections = n(self.max_connections);
+        l.header_read_timeout = self.header_read_timeout;
+        l.idle_timeout = self.idle_timeout;
+        l.body_read_timeout = self.body_read_timeout;
+        l.request_timeout = self.request_timeout;
+        l.shutdown_grace = self.shutdown_grace;
+        l.max_header_bytes = n(self.max_header_bytes);
+        l.max_body_bytes = n(self.max_body_bytes);
+        l.max_body_memory = usize::try_from(self.max_body_memory).unwrap_or(usize::MAX);
+        if let Some(c) = self.max_concurrent_appraisals {
+            l.max_concurrent_appraisals = n(c);
+        }
+        l.max_queued_appraisals = n(self.max_queued_appraisals);
+        l.request.max_body_bytes = l.max_body_bytes;
+        l.request.max_json_depth = n(self.max_json_depth);
+        l.request.max_client_payload_keys = n(self.max_client_payload_keys);
+        l.request.max_client_payload_bytes = n(self.max_client_payload_bytes);
+        l.request.max_chain_certificates = n(self.max_chain_certificates);
+        l.request.max_chain_bytes = n(self.max_chain_bytes);
+        l
+    }
 }
 
 /// The administration set-up the flags ask for.
@@ -150,9 +267,12 @@ pub fn run(args: ServeArgs) -> Result<()> {
     opts.data_dir = Some(dir.clone());
     opts.issuer = issuer.clone();
     opts.trust_mock = args.trust_mock;
+    opts.intel_collateral = args.intel_collateral.clone();
+    opts.pccs_url = args.pccs_url.clone();
     let verifier = tee_attest::verifiers::local_verifier(&opts)?;
     let admin = admin_config(&args)?;
-    let state = ServiceState::with_admin(verifier.clone(), &dir, admin)?;
+    let limits = args.limits.limits();
+    let state = ServiceState::with_limits(verifier.clone(), &dir, admin, limits.clone())?;
     if args.insecure_admin {
         eprintln!(
             "tee-attest serve: WARNING: --insecure-admin: anyone who reaches {} can change the \
@@ -164,13 +284,11 @@ pub fn run(args: ServeArgs) -> Result<()> {
         eprintln!("tee-attest serve: isolated mode: policies must be signed by a policy-management certificate");
     }
     if let Some(p) = &args.policy {
-        let text = std::fs::read_to_string(p).map_err(|e| {
-            Error::with_source(
-                ErrorCode::InvalidInputParameter,
-                format!("reading {}", p.display()),
-                e,
-            )
-        })?;
+        let text = common::read_text(
+            p,
+            common::FileKind::Policy,
+            ErrorCode::InvalidInputParameter,
+        )?;
         state.install_policy("AzureGuest", &text)?;
     }
     // Key release (Azure Key Vault SKR-compatible) next to the verifier:
@@ -193,7 +311,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
     rt.block_on(async move {
         match tls {
             Some((cert, key)) => {
-                serve_app_tls(args.addr, app, cert, key, common::shutdown_signal()).await
+                serve_app_tls_with(args.addr, app, cert, key, limits, common::shutdown_signal())
+                    .await
             }
             None => {
                 let listener = tokio::net::TcpListener::bind(args.addr)
@@ -205,7 +324,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
                             e,
                         )
                     })?;
-                serve_app(listener, app, common::shutdown_signal()).await
+                serve_app_with(listener, app, limits, common::shutdown_signal()).await
             }
         }
     })

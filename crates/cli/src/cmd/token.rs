@@ -4,7 +4,7 @@ use clap::Subcommand;
 use tee_attest_core::{AttestationToken, Error, ErrorCode, Result};
 use tee_attest_maa::{HttpConfig, TokenValidator};
 
-use super::common::read_input;
+use super::common::{read_input, FileKind};
 
 /// The `token` subcommands.
 #[derive(Subcommand, Debug)]
@@ -40,9 +40,10 @@ pub enum TokenCmd {
 pub fn run(cmd: TokenCmd) -> Result<()> {
     match cmd {
         TokenCmd::Show { file } => {
-            let text = String::from_utf8(read_input(&file)?).map_err(|e| {
-                Error::with_source(ErrorCode::JwtExtractionFailed, "the token is not UTF-8", e)
-            })?;
+            let text =
+                String::from_utf8(read_input(&file, FileKind::Credential)?).map_err(|e| {
+                    Error::with_source(ErrorCode::JwtExtractionFailed, "the token is not UTF-8", e)
+                })?;
             let t = AttestationToken::parse(&text)?;
             let out = serde_json::json!({"header": t.header(), "claims": t.claims()});
             println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
@@ -55,9 +56,10 @@ pub fn run(cmd: TokenCmd) -> Result<()> {
             nonce,
             allow_mock,
         } => {
-            let text = String::from_utf8(read_input(&file)?).map_err(|e| {
-                Error::with_source(ErrorCode::JwtExtractionFailed, "the token is not UTF-8", e)
-            })?;
+            let text =
+                String::from_utf8(read_input(&file, FileKind::Credential)?).map_err(|e| {
+                    Error::with_source(ErrorCode::JwtExtractionFailed, "the token is not UTF-8", e)
+                })?;
             let validator = match (&jwks, &issuer) {
                 (Some(path), iss) => TokenValidator::from_jwks_file(iss.as_deref(), path)?,
                 (None, Some(iss)) => TokenValidator::with_discovery(iss, HttpConfig::default())?,

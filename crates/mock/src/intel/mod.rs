@@ -2,8 +2,8 @@
 //! TCB Signing certificates ([`pki`]), signed TCB info and QE identities
 //! with CRLs ([`collateral`]), TDX quotes v4 and v5 and SGX quotes v3 laid
 //! out as Intel's quote specification has them, TDREPORTs and a mock
-//! quoting enclave that turns them into quotes, and a mock PCS on loopback
-//! ([`MockPcs`]).
+//! quoting enclave that turns them into quotes, a mock PCS on loopback
+//! ([`MockPcs`]), and a TD firmware's CC event log ([`MockCcEventLog`]).
 //!
 //! The same parsers, collateral sources and verifier run on its evidence as
 //! on real evidence: `tee_attest_tdx::DcapVerifier` accepts a mock quote
@@ -27,6 +27,7 @@
 //! process — a verifier elsewhere can trust the root of
 //! `MockIntelPlatform::from_seed(seed)` by making the same platform.
 
+pub mod ccel;
 pub mod collateral;
 mod pcs;
 pub mod pki;
@@ -48,6 +49,7 @@ use tee_attest_tdx::tdreport::{
 };
 use tee_attest_tdx::{TdReport, TdxError};
 
+pub use ccel::MockCcEventLog;
 pub use collateral::{intel_date, url_encode, MockCollateralOptions, DAY};
 pub use pcs::MockPcs;
 pub use pki::{MockIntelPki, MockKey, MockPck, MockSgxExtensions};

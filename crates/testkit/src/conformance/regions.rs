@@ -4,9 +4,9 @@
 //! the check a flip there must be refused by. [`Profile`]s list the regions
 //! of each evidence type, so that every backend of that type reuses them.
 //!
-//! The locators read the wire formats directly (SEV-SNP report, TPM 2.0
-//! structures, DER, the TCG crypto-agile event log) so that this crate
-//! needs no backend crate.
+//! The locators read the wire formats directly (SEV-SNP report, TD quote,
+//! TPM 2.0 structures, DER, the TCG crypto-agile event log) so that this
+//! crate needs no backend crate.
 
 use std::ops::Range;
 
@@ -354,7 +354,150 @@ pub fn snp_report_regions() -> Vec<SignedRegion> {
 /// quoted PCRs replay.
 pub fn azure_guest_snp() -> Profile {
     let mut regions = snp_report_regions();
-    regions.extend([
+    regions.extend(azure_vtpm_regions());
+    Profile::new(regions, "quote.nonce", "untrusted-root")
+}
+
+/// A bare SEV-SNP report with its runtime data (`SevSnpVm`).
+pub fn sev_snp_vm() -> Profile {
+    let mut regions = snp_report_regions();
+    regions.push(SignedRegion::new(
+        "runtime-data",
+        Field::RuntimeData,
+        Span::All,
+        "runtime-data.binding",
+    ));
+    Profile::new(regions, "nonce.binding", "untrusted-root")
+}
+
+/// The regions every TD quote (v4, or v5 with a TD 1.0 or 1.5 body)
+/// carries, as Intel's DCAP verification checks them in order: the header
+/// fields it reads before any signature, the bytes the attestation key
+/// signs (header and body: REPORTDATA, MRTD, RTMRs…), the signature, the
+/// attestation key the QE report binds, the QE report and the PCK's
+/// signature over it, the QE authentication data, and the PCK certificate
+/// (PEM) in the quote's certification data.
+pub fn td_quote_regions() -> Vec<SignedRegion> {
+    use tdq::*;
+    vec![
+        // VERSION and the attestation key type are parsed first: a value
+        // the parser does not know is malformed.
+        SignedRegion::new(
+            "tdx.quote.version",
+            Field::HardwareReport,
+            Span::Bytes(0..2),
+            "quote.version",
+        )
+        .or(Alternative::Malformed),
+        SignedRegion::new(
+            "tdx.quote.attestation-key-type",
+            Field::HardwareReport,
+            Span::Bytes(2..4),
+            "quote.attestation-key-type",
+        )
+        .or(Alternative::Malformed),
+        SignedRegion::new(
+            "tdx.quote.tee-type",
+            Field::HardwareReport,
+            Span::Bytes(4..8),
+            "quote.tee-type",
+        )
+        .or(Alternative::Malformed)
+        .or(Alternative::Check("evidence.type")),
+        SignedRegion::new(
+            "tdx.quote.header.reserved",
+            Field::HardwareReport,
+            Span::Bytes(8..12),
+            "quote.signature",
+        ),
+        SignedRegion::new(
+            "tdx.quote.qe-vendor-id",
+            Field::HardwareReport,
+            Span::Bytes(12..28),
+            "quote.qe-vendor-id",
+        ),
+        SignedRegion::new(
+            "tdx.quote.header.user-data",
+            Field::HardwareReport,
+            Span::Bytes(28..HEADER_LEN),
+            "quote.signature",
+        ),
+        SignedRegion::new(
+            "tdx.quote.body",
+            Field::HardwareReport,
+            Span::Locate(td_quote_body),
+            "quote.signature",
+        )
+        // MRTD, RTMR0, REPORTDATA of a v4 quote's TD 1.0 body.
+        .with_offsets(&[
+            HEADER_LEN + 136,
+            HEADER_LEN + 328,
+            HEADER_LEN + 520,
+            HEADER_LEN + 583,
+        ]),
+        SignedRegion::new(
+            "tdx.quote.signature",
+            Field::HardwareReport,
+            Span::Locate(td_quote_signature),
+            "quote.signature",
+        ),
+        SignedRegion::new(
+            "tdx.quote.attestation-key",
+            Field::HardwareReport,
+            Span::Locate(td_quote_attestation_key),
+            "qe-report.data",
+        ),
+        SignedRegion::new(
+            "tdx.quote.qe-report",
+            Field::HardwareReport,
+            Span::Locate(td_quote_qe_report),
+            "qe-report.signature",
+        ),
+        SignedRegion::new(
+            "tdx.quote.qe-report.signature",
+            Field::HardwareReport,
+            Span::Locate(td_quote_qe_report_signature),
+            "qe-report.signature",
+        ),
+        SignedRegion::new(
+            "tdx.quote.qe-auth-data",
+            Field::HardwareReport,
+            Span::Locate(td_quote_qe_auth_data),
+            "qe-report.data",
+        ),
+        SignedRegion::new(
+            "tdx.quote.pck-chain",
+            Field::HardwareReport,
+            Span::Locate(td_quote_pck_chain),
+            "cert.signature",
+        )
+        // A flipped PEM byte mostly breaks the text (base64, the block
+        // markers) before any signature is checked: the tdx crate refuses
+        // such a certificate with code 6 and no check name.
+        .or(Alternative::Check("pck.chain"))
+        .or(Alternative::UnnamedCertificate),
+    ]
+}
+
+/// A bare TD quote with its runtime data (`TdxVm`): the quote's regions,
+/// and the runtime data whose SHA-256 its REPORTDATA begins with.
+pub fn tdx_vm() -> Profile {
+    let mut regions = td_quote_regions();
+    regions.push(SignedRegion::new(
+        "runtime-data",
+        Field::RuntimeData,
+        Span::All,
+        "runtime-data.binding",
+    ));
+    Profile::new(regions, "nonce.binding", "untrusted-root")
+}
+
+/// The regions of the vTPM half of AzureGuest evidence, the same on
+/// SEV-SNP and TDX: the HCL variable data the hardware report binds, the
+/// AK, the quote and its PCRs, the certified ephemeral key, the event log
+/// the quoted PCRs replay.
+pub fn azure_vtpm_regions() -> Vec<SignedRegion> {
+    vec![
         SignedRegion::new("hcl.var-data", Field::RuntimeData, Span::All, "hcl.binding"),
         SignedRegion::new(
             "tpm.ak.modulus",
@@ -407,21 +550,136 @@ pub fn azure_guest_snp() -> Profile {
             Span::Locate(secure_boot_variable),
             "tcg.event-digest",
         ),
-    ]);
+    ]
+}
+
+/// Azure TDX CVM evidence (`AzureGuest`/`Tdx`): the TD quote IMDS made of
+/// the HCL's TDREPORT, the HCL variable data its REPORTDATA binds, and the
+/// vTPM's regions as on SEV-SNP.
+pub fn azure_guest_tdx() -> Profile {
+    let mut regions = td_quote_regions();
+    regions.extend(azure_vtpm_regions());
     Profile::new(regions, "quote.nonce", "untrusted-root")
 }
 
-/// A bare SEV-SNP report with its runtime data (`SevSnpVm`).
-pub fn sev_snp_vm() -> Profile {
-    let mut regions = snp_report_regions();
-    regions.push(SignedRegion::new(
-        "runtime-data",
-        Field::RuntimeData,
-        Span::All,
-        "runtime-data.binding",
-    ));
-    Profile::new(regions, "nonce.binding", "untrusted-root")
+/// The layout of a TD quote (Intel's DCAP quote v4 and v5).
+mod tdq {
+    use std::ops::Range;
+
+    /// The quote header.
+    pub const HEADER_LEN: usize = 48;
+    const TD10_BODY_LEN: usize = 584;
+    const TD15_BODY_LEN: usize = 648;
+    const SIGNATURE_LEN: usize = 64;
+    const ATTESTATION_KEY_LEN: usize = 64;
+    const QE_REPORT_LEN: usize = 384;
+    const TEE_TYPE_TDX: u32 = 0x81;
+
+    fn le16(b: &[u8], at: usize) -> Option<usize> {
+        Some(usize::from(u16::from_le_bytes(
+            b.get(at..at + 2)?.try_into().ok()?,
+        )))
+    }
+
+    fn le32(b: &[u8], at: usize) -> Option<usize> {
+        usize::try_from(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?)).ok()
+    }
+
+    /// Where the parts of a TD quote are.
+    struct Layout {
+        body: Range<usize>,
+        signature: Range<usize>,
+        attestation_key: Range<usize>,
+        qe_report: Range<usize>,
+        qe_report_signature: Range<usize>,
+        qe_auth_data: Range<usize>,
+        pck_chain: Range<usize>,
+    }
+
+    fn layout(b: &[u8]) -> Option<Layout> {
+        if le32(b, 4)? != TEE_TYPE_TDX as usize {
+            return None;
+        }
+        let body = match le16(b, 0)? {
+            4 => HEADER_LEN..HEADER_LEN + TD10_BODY_LEN,
+            5 => {
+                let size = le32(b, HEADER_LEN + 2)?;
+                if size != TD10_BODY_LEN && size != TD15_BODY_LEN {
+                    return None;
+                }
+                HEADER_LEN + 6..HEADER_LEN + 6 + size
+            }
+            _ => return None,
+        };
+        // Signature data length, signature, attestation key, then the
+        // certification data: type 6 (QE report), size, its contents.
+        let signature = body.end + 4..body.end + 4 + SIGNATURE_LEN;
+        let attestation_key = signature.end..signature.end + ATTESTATION_KEY_LEN;
+        if le16(b, attestation_key.end)? != 6 {
+            return None;
+        }
+        let qe_report = attestation_key.end + 6..attestation_key.end + 6 + QE_REPORT_LEN;
+        let qe_report_signature = qe_report.end..qe_report.end + SIGNATURE_LEN;
+        let auth_len = le16(b, qe_report_signature.end)?;
+        let auth_start = qe_report_signature.end + 2;
+        let qe_auth_data = auth_start..auth_start + auth_len;
+        // Certification data type 5: the PCK chain (PEM, leaf first).
+        if le16(b, qe_auth_data.end)? != 5 {
+            return None;
+        }
+        let pem_start = qe_auth_data.end + 6;
+        let pck_chain = pem_start..pem_start + le32(b, qe_auth_data.end + 2)?;
+        (pck_chain.end <= b.len()).then_some(Layout {
+            body,
+            signature,
+            attestation_key,
+            qe_report,
+            qe_report_signature,
+            qe_auth_data,
+            pck_chain,
+        })
+    }
+
+    /// The TD quote's body (TD 1.0 or TD 1.5).
+    pub fn td_quote_body(b: &[u8]) -> Option<Range<usize>> {
+        Some(layout(b)?.body)
+    }
+
+    /// The quote's signature (ECDSA P-256, `r ‖ s`).
+    pub fn td_quote_signature(b: &[u8]) -> Option<Range<usize>> {
+        Some(layout(b)?.signature)
+    }
+
+    /// The attestation key (`x ‖ y`).
+    pub fn td_quote_attestation_key(b: &[u8]) -> Option<Range<usize>> {
+        Some(layout(b)?.attestation_key)
+    }
+
+    /// The QE report (an SGX enclave report).
+    pub fn td_quote_qe_report(b: &[u8]) -> Option<Range<usize>> {
+        Some(layout(b)?.qe_report)
+    }
+
+    /// The PCK's signature over the QE report.
+    pub fn td_quote_qe_report_signature(b: &[u8]) -> Option<Range<usize>> {
+        Some(layout(b)?.qe_report_signature)
+    }
+
+    /// The PCK certificate chain (PEM text, leaf first).
+    pub fn td_quote_pck_chain(b: &[u8]) -> Option<Range<usize>> {
+        Some(layout(b)?.pck_chain)
+    }
+
+    /// The QE authentication data (empty ranges are not regions).
+    pub fn td_quote_qe_auth_data(b: &[u8]) -> Option<Range<usize>> {
+        Some(layout(b)?.qe_auth_data).filter(|r| !r.is_empty())
+    }
 }
+
+pub use tdq::{
+    td_quote_attestation_key, td_quote_body, td_quote_pck_chain, td_quote_qe_auth_data,
+    td_quote_qe_report, td_quote_qe_report_signature, td_quote_signature,
+};
 
 // ---- locators ----
 

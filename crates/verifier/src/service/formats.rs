@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use tee_attest_core::{Error, ErrorCode, VerifyOptions};
-use tee_attest_maa::azureguest::{parse_request_body, OsInfo, SevSnpVmRequest};
+use tee_attest_maa::azureguest::{parse_request_body_with, OsInfo, QuoteRequest, SevSnpVmRequest};
 use tee_attest_maa::seal::seal_token;
+use tee_attest_maa::RequestLimits;
 use tee_attest_tpm::verify::TpmPublic;
 
 use crate::LocalVerifier;
@@ -22,11 +23,30 @@ pub trait RequestFormat: Send + Sync {
     /// body (JSON). Errors carry the spec's codes (19 empty, 16 not JSON, 6
     /// refused, …).
     fn handle(&self, verifier: &LocalVerifier, body: &[u8]) -> Result<String, Error>;
+
+    /// [`RequestFormat::handle`] within the service's caps on what one
+    /// request may make the parser allocate (code 8 past them). A format
+    /// without caps of its own ignores them (the service has already
+    /// bounded the body's size and JSON depth).
+    fn handle_limited(
+        &self,
+        verifier: &LocalVerifier,
+        body: &[u8],
+        limits: &RequestLimits,
+    ) -> Result<String, Error> {
+        let _ = limits;
+        self.handle(verifier, body)
+    }
 }
 
-/// MAA's formats: `AzureGuest` and `SevSnpVm`.
+/// MAA's formats: `AzureGuest`, `SevSnpVm`, `TdxVm` and `SgxEnclave`.
 pub fn maa_formats() -> Vec<Arc<dyn RequestFormat>> {
-    vec![Arc::new(AzureGuest), Arc::new(SevSnpVm)]
+    vec![
+        Arc::new(AzureGuest),
+        Arc::new(SevSnpVm),
+        Arc::new(QuoteFormat::TDX_VM),
+        Arc::new(QuoteFormat::SGX_ENCLAVE),
+    ]
 }
 
 fn not_empty(body: &[u8], what: &str) -> Result<(), Error> {
@@ -72,8 +92,17 @@ impl RequestFormat for AzureGuest {
     }
 
     fn handle(&self, verifier: &LocalVerifier, body: &[u8]) -> Result<String, Error> {
+        self.handle_limited(verifier, body, &RequestLimits::default())
+    }
+
+    fn handle_limited(
+        &self,
+        verifier: &LocalVerifier,
+        body: &[u8],
+        limits: &RequestLimits,
+    ) -> Result<String, Error> {
         not_empty(body, "AzureGuest")?;
-        let (mut evidence, os) = parse_request_body(body)?;
+        let (mut evidence, os) = parse_request_body_with(body, limits)?;
         let tpm = evidence.tpm.as_ref().ok_or_else(|| {
             Error::new(
                 ErrorCode::InvalidInputParameter,
@@ -103,9 +132,66 @@ impl RequestFormat for SevSnpVm {
     }
 
     fn handle(&self, verifier: &LocalVerifier, body: &[u8]) -> Result<String, Error> {
+        self.handle_limited(verifier, body, &RequestLimits::default())
+    }
+
+    fn handle_limited(
+        &self,
+        verifier: &LocalVerifier,
+        body: &[u8],
+        limits: &RequestLimits,
+    ) -> Result<String, Error> {
         not_empty(body, "SevSnpVm")?;
-        let req = SevSnpVmRequest::from_body(body)?;
-        let evidence = req.to_evidence()?;
+        let req = SevSnpVmRequest::from_body_with(body, limits)?;
+        let evidence = req.to_evidence_with(limits)?;
+        let mut options = VerifyOptions::default();
+        options.draft_policy = req.draft_policy.clone();
+        let token = verifier.attest(&evidence, &options)?;
+        Ok(json!({ "token": token.raw() }).to_string())
+    }
+}
+
+/// `TdxVm` and `SgxEnclave`: a quote, runtime data (bound by the quote's
+/// report data), a nonce to echo and a draft policy; the answer
+/// `{"token": JWT}`. Microsoft's SDKs send the same body from
+/// `attest_sgx_enclave` (`initTimeData` is accepted and not appraised).
+#[derive(Debug, Clone, Copy)]
+pub struct QuoteFormat {
+    attestation_type: &'static str,
+    evidence_type: tee_attest_core::EvidenceType,
+}
+
+impl QuoteFormat {
+    /// `POST /attest/TdxVm`.
+    pub const TDX_VM: QuoteFormat = QuoteFormat {
+        attestation_type: "TdxVm",
+        evidence_type: tee_attest_maa::azureguest::TDX_VM,
+    };
+    /// `POST /attest/SgxEnclave`.
+    pub const SGX_ENCLAVE: QuoteFormat = QuoteFormat {
+        attestation_type: "SgxEnclave",
+        evidence_type: tee_attest_maa::azureguest::SGX_ENCLAVE,
+    };
+}
+
+impl RequestFormat for QuoteFormat {
+    fn attestation_type(&self) -> &'static str {
+        self.attestation_type
+    }
+
+    fn handle(&self, verifier: &LocalVerifier, body: &[u8]) -> Result<String, Error> {
+        self.handle_limited(verifier, body, &RequestLimits::default())
+    }
+
+    fn handle_limited(
+        &self,
+        verifier: &LocalVerifier,
+        body: &[u8],
+        limits: &RequestLimits,
+    ) -> Result<String, Error> {
+        not_empty(body, self.attestation_type)?;
+        let req = QuoteRequest::from_body_with(body, limits)?;
+        let evidence = req.to_evidence_as(self.evidence_type, limits)?;
         let mut options = VerifyOptions::default();
         options.draft_policy = req.draft_policy.clone();
         let token = verifier.attest(&evidence, &options)?;

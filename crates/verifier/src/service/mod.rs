@@ -5,9 +5,10 @@
 //! |---|---|---|
 //! | `POST /attest/AzureGuest` | AzureGuest evidence → sealed token (MAA's client protocol) | anyone (bearer with `attest_auth`) |
 //! | `POST /attest/SevSnpVm` | SNP report + VCEK chain + runtime data → token | anyone (bearer with `attest_auth`) |
+//! | `POST /attest/TdxVm`, `POST /attest/SgxEnclave` | TD / SGX quote + runtime data → token (Intel DCAP) | anyone (bearer with `attest_auth`) |
 //! | `GET /certs` | the JWKS (keys with `x5c`) | anyone |
 //! | `GET /.well-known/openid-configuration` | OpenID metadata (`issuer`, `jwks_uri`) | anyone |
-//! | `GET /policies/{type}` | the policy (`AzureGuest`, `SevSnpVm`), as a signed token carrying `x-ms-policy` | anyone (bearer with `read_auth`) |
+//! | `GET /policies/{type}` | the policy (`AzureGuest`, `SevSnpVm`, `TdxVm`, `SgxEnclave`), as a signed token carrying `x-ms-policy` | anyone (bearer with `read_auth`) |
 //! | `PUT /policies/{type}` | set the policy (text or JWS body) → `x-ms-policy-result: Updated` | an administrator ([`admin`]) |
 //! | `POST /policies/{type}:reset` | back to the default → `x-ms-policy-result: Removed` | an administrator |
 //! | `GET /certificates` | the policy-management certificates (isolated mode) | anyone (bearer with `read_auth`) |
@@ -22,14 +23,22 @@
 //! certificates and the admin audit live in the data directory, so several
 //! instances sharing it behave as one: each picks up a policy another
 //! changed before its next request.
+//!
+//! What a client can make the service spend is bounded by [`Limits`]
+//! (connections, time-outs, body sizes and memory, appraisals at once, JSON
+//! depth, client-payload members, certificates per chain): see
+//! [`limits`] and docs/SECURITY.md, "Limits".
 
 mod admin;
 mod certificates;
 pub mod formats;
+pub mod limits;
 pub mod openapi;
 mod policies;
+mod server;
 
 pub use admin::AdminConfig;
+pub use limits::{Limits, RequestLimits};
 pub use openapi::{Api, Routes};
 
 use std::collections::HashMap;
@@ -55,9 +64,10 @@ use self::openapi::{
 use crate::audit::{AuditEvent, AuditLog, Outcome};
 use crate::{LocalVerifier, DEFAULT_POLICY};
 
-/// The largest request body accepted (evidence with a TCG log fits easily).
+/// The largest request body accepted by default (evidence with a TCG log
+/// fits easily): [`Limits::max_body_bytes`].
 pub const BODY_LIMIT: usize = 4 * 1024 * 1024;
-/// How long one request may take.
+/// How long one request may take by default: [`Limits::request_timeout`].
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The service's state: the verifier, where its policies are kept, who
@@ -72,6 +82,10 @@ pub struct ServiceState {
     audit: AuditLog,
     /// The request formats of the attestation types served.
     formats: Vec<Arc<dyn formats::RequestFormat>>,
+    /// What a request may make the service spend.
+    limits: Limits,
+    /// How many appraisals run at once, and wait.
+    appraisals: limits::AppraisalGate,
 }
 
 impl std::fmt::Debug for ServiceState {
@@ -92,12 +106,27 @@ impl ServiceState {
         Self::with_admin(verifier, data_dir, AdminConfig::locked())
     }
 
-    /// State for `verifier` under `data_dir`, administered as `admin` says.
+    /// State for `verifier` under `data_dir`, administered as `admin` says,
+    /// with the default [`Limits`].
     pub fn with_admin(
         verifier: Arc<LocalVerifier>,
         data_dir: &Path,
         admin: AdminConfig,
     ) -> Result<Arc<Self>, Error> {
+        Self::with_limits(verifier, data_dir, admin, Limits::default())
+    }
+
+    /// State for `verifier` under `data_dir`, administered as `admin` says,
+    /// its requests held to `limits` (body size, appraisals at once, what
+    /// the parsers may allocate; serve with the same limits for the
+    /// connection-level ones: [`serve_app_with`]).
+    pub fn with_limits(
+        verifier: Arc<LocalVerifier>,
+        data_dir: &Path,
+        admin: AdminConfig,
+        mut limits: Limits,
+    ) -> Result<Arc<Self>, Error> {
+        limits.request.max_body_bytes = limits.max_body_bytes;
         crate::fsutil::create_private_dir(data_dir).map_err(|e| {
             Error::with_source(
                 ErrorCode::InitializationFailed,
@@ -120,6 +149,8 @@ impl ServiceState {
             certificates,
             audit,
             formats,
+            appraisals: limits::AppraisalGate::new(&limits),
+            limits,
         });
         for kind in state.verifier.attestation_types() {
             state.refresh_policy(kind)?;
@@ -130,6 +161,11 @@ impl ServiceState {
     /// The verifier.
     pub fn verifier(&self) -> &Arc<LocalVerifier> {
         &self.verifier
+    }
+
+    /// The limits its requests are held to.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// The admin audit log.
@@ -481,7 +517,8 @@ async fn openid(State(s): State<Arc<ServiceState>>) -> Json<OpenIdConfiguration>
 #[into_params(parameter_in = Path)]
 #[allow(dead_code)]
 pub(crate) struct Kind {
-    /// The attestation type, in any case: `AzureGuest` or `SevSnpVm`.
+    /// The attestation type, in any case: `AzureGuest`, `SevSnpVm`, `TdxVm`
+    /// or `SgxEnclave` (those this service has an appraiser for).
     kind: String,
 }
 
@@ -496,12 +533,15 @@ pub(crate) struct Kind {
     description = "`AzureGuest`: Microsoft's guest attestation request; the answer's `token` is \
         the base64url envelope sealing the JWT to the request's `TpmEphemeralEncryptionKey` \
         (docs/PROTOCOLS.md). `SevSnpVm`: an SNP report, its VCEK chain and runtime data; the \
+        answer's `token` is the JWT. `TdxVm` / `SgxEnclave`: a TD / SGX quote and the runtime \
+        data its report data binds (Intel DCAP collateral from the service's sources); the \
         answer's `token` is the JWT. With `draftPolicyForAttestation` the token is unsigned \
         (`alg: none`).",
     params(Kind, ApiVersion),
     request_body(content = AttestRequest, content_type = "application/json",
         description = "The attestation type's request: `{\"AttestationInfo\"}` for \
-            AzureGuest, `{\"report\", \"runtimeData\", …}` for SevSnpVm. Evidence that \
+            AzureGuest, `{\"report\", \"runtimeData\", …}` for SevSnpVm, `{\"quote\", \
+            \"runtimeData\", …}` for TdxVm and SgxEnclave. Evidence that \
             does not verify is refused (400), whatever its shape."),
     responses(
         (status = 200, description = "The evidence verified and the policy permitted it.",
@@ -513,11 +553,18 @@ pub(crate) struct Kind {
             body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
         (status = 403, description = "`--attest-auth bearer` and a token without the role.",
             body = ErrorBody),
-        (status = 413, description = "The body is larger than 4 MiB.", body = ErrorBody),
+        (status = 408, description = "The body was not received within the body read \
+            time-out (20 s by default).", body = ErrorBody),
+        (status = 413, description = "The body is larger than the service accepts (4 MiB by \
+            default).", body = ErrorBody),
+        (status = 429, description = "Too many appraisals are running and waiting: try again \
+            after `Retry-After` seconds.", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds."))),
         (status = 500, description = "An internal failure (e.g. the stored policy cannot \
             be read).", body = ErrorBody),
         (status = 503, description = "The bearer token cannot be checked now (the \
-            administrators' issuer is unreachable), or the request took longer than 30 s.",
+            administrators' issuer is unreachable), the request took longer than the request \
+            time-out (30 s by default), or request bodies fill the memory set aside for them.",
             body = ErrorBody, headers(("Retry-After" = String, description = "Seconds."))),
     ),
     security((), ("bearer" = []))
@@ -533,16 +580,32 @@ async fn attest(
     if let Err(d) = s.authorize(Access::Attest, &headers).await {
         return Ok(d.into_response());
     }
+    // Whatever the format: JSON no deeper than the limit (one pass, before
+    // any parser builds it).
+    tee_attest_maa::limits::check_json_depth(
+        &body,
+        s.limits.request.max_json_depth,
+        "the request body",
+    )?;
+    let permit = match s.appraisals.enter().await {
+        Ok(p) => p,
+        Err(refusal) => return Ok(refusal),
+    };
     s.refresh_policy(kind)?;
-    let out = tokio::task::spawn_blocking(move || format.handle(&s.verifier, &body))
-        .await
-        .map_err(|e| {
-            ApiError::from(Error::with_source(
-                ErrorCode::InitializationFailed,
-                "attestation task failed",
-                e,
-            ))
-        })??;
+    // The permit goes with the work: an appraisal whose request timed out
+    // still counts until it ends.
+    let out = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        format.handle_limited(&s.verifier, &body, &s.limits.request)
+    })
+    .await
+    .map_err(|e| {
+        ApiError::from(Error::with_source(
+            ErrorCode::InitializationFailed,
+            "attestation task failed",
+            e,
+        ))
+    })??;
     Ok((
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         out,
@@ -563,6 +626,7 @@ async fn attest(
         openapi::AttestRequest,
         openapi::AzureGuestRequest,
         openapi::SevSnpVmRequest,
+        openapi::QuoteRequest,
         openapi::RuntimeData,
         openapi::RuntimeDataType,
         openapi::PolicyDocument,
@@ -635,7 +699,7 @@ pub fn api(state: Arc<ServiceState>) -> Api {
         .operation::<certificates::__path_remove_certificate, _, _>(
             certificates::remove_certificate,
         )
-        .body_limit(BODY_LIMIT)
+        .body_limit(state.limits.max_body_bytes)
         .with_state(state);
     api.set_path_parameter(
         "/attest/{kind}",
@@ -659,23 +723,9 @@ pub fn router(state: Arc<ServiceState>) -> Router {
     api(state).into_router()
 }
 
-fn with_timeout(router: Router) -> Router {
-    router.layer(axum::middleware::from_fn(
-        |req, next: axum::middleware::Next| async move {
-            match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
-                Ok(resp) => resp,
-                Err(_) => Denied::Unavailable(format!(
-                    "the request took longer than {} s",
-                    REQUEST_TIMEOUT.as_secs()
-                ))
-                .into_response(),
-            }
-        },
-    ))
-}
-
-/// Serve HTTPS (rustls) on `addr` with a PEM certificate chain and key
-/// until `shutdown` completes; requests in flight get 10 s to finish.
+/// Serve HTTPS (rustls, HTTP/1.1) on `addr` with a PEM certificate chain
+/// and key until `shutdown` completes, within the state's [`Limits`]
+/// (requests in flight get [`Limits::shutdown_grace`] to finish).
 pub async fn serve_tls(
     addr: std::net::SocketAddr,
     state: Arc<ServiceState>,
@@ -683,37 +733,54 @@ pub async fn serve_tls(
     key_pem: &Path,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    serve_app_tls(addr, api(state).into_app(), cert_pem, key_pem, shutdown).await
+    let limits = state.limits.clone();
+    serve_app_tls_with(
+        addr,
+        api(state).into_app(),
+        cert_pem,
+        key_pem,
+        limits,
+        shutdown,
+    )
+    .await
 }
 
 /// Serve on `listener` until `shutdown` completes (then finish the requests
-/// in flight). Each request may take at most [`REQUEST_TIMEOUT`].
+/// in flight), within the state's [`Limits`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<ServiceState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    serve_app(listener, api(state).into_app(), shutdown).await
+    let limits = state.limits.clone();
+    serve_app_with(listener, api(state).into_app(), limits, shutdown).await
 }
 
 /// [`serve`] for any application built on [`api`] (e.g. merged with the
-/// key release's, then [`Api::into_app`]): the same time-out and graceful
-/// shutdown.
+/// key release's, then [`Api::into_app`]), within the default [`Limits`].
 pub async fn serve_app(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    axum::serve(
-        listener,
-        with_timeout(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .map_err(|e| Error::with_source(ErrorCode::InitializationFailed, "serving", e))
+    serve_app_with(listener, app, Limits::default(), shutdown).await
 }
 
-/// [`serve_tls`] for any application built on [`api`].
+/// [`serve_app`] within `limits`: connections, header, idle, body and
+/// request time-outs, body sizes and memory ([`limits`]), and a shutdown
+/// that finishes within [`Limits::shutdown_grace`] whatever the clients do.
+pub async fn serve_app_with(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let app = limits::limit(app, &limits);
+    server::run(listener, app, limits, None, shutdown).await
+}
+
+/// [`serve_tls`] for any application built on [`api`], within the default
+/// [`Limits`].
 pub async fn serve_app_tls(
     addr: std::net::SocketAddr,
     app: Router,
@@ -721,24 +788,27 @@ pub async fn serve_app_tls(
     key_pem: &Path,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert_pem, key_pem)
-        .await
-        .map_err(|e| {
-            Error::with_source(
-                ErrorCode::InitializationFailed,
-                "loading the TLS certificate and key",
-                e,
-            )
-        })?;
-    let handle = axum_server::Handle::new();
-    let h = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        h.graceful_shutdown(Some(Duration::from_secs(10)));
-    });
-    axum_server::bind_rustls(addr, tls)
-        .handle(handle)
-        .serve(with_timeout(app).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .await
-        .map_err(|e| Error::with_source(ErrorCode::InitializationFailed, "serving HTTPS", e))
+    serve_app_tls_with(addr, app, cert_pem, key_pem, Limits::default(), shutdown).await
+}
+
+/// [`serve_app_tls`] within `limits` (as [`serve_app_with`]; the TLS
+/// handshake counts against the header read time-out).
+pub async fn serve_app_tls_with(
+    addr: std::net::SocketAddr,
+    app: Router,
+    cert_pem: &Path,
+    key_pem: &Path,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let acceptor = server::tls_acceptor(cert_pem, key_pem).await?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        Error::with_source(
+            ErrorCode::InitializationFailed,
+            format!("binding {addr}"),
+            e,
+        )
+    })?;
+    let app = limits::limit(app, &limits);
+    server::run(listener, app, limits, Some(acceptor), shutdown).await
 }

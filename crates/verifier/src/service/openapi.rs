@@ -139,6 +139,8 @@ pub enum AttestRequest {
     AzureGuest(AzureGuestRequest),
     /// `SevSnpVm`.
     SevSnpVm(SevSnpVmRequest),
+    /// `TdxVm` and `SgxEnclave`.
+    Quote(QuoteRequest),
 }
 
 /// `POST /attest/AzureGuest`: Microsoft's guest attestation request.
@@ -163,6 +165,28 @@ pub struct SevSnpVmRequest {
     #[serde(rename = "runtimeData")]
     pub runtime_data: Option<RuntimeData>,
     /// Data the launch bound (host data).
+    #[serde(rename = "initTimeData")]
+    pub init_time_data: Option<RuntimeData>,
+    /// Echoed as the token's `nonce` when the JSON runtime data carries it.
+    pub nonce: Option<String>,
+    /// A policy to evaluate instead of the configured one: the token is
+    /// then unsigned (`alg: none`).
+    #[serde(rename = "draftPolicyForAttestation")]
+    pub draft_policy_for_attestation: Option<String>,
+}
+
+/// `POST /attest/TdxVm`, `POST /attest/SgxEnclave`: a TD (SGX) quote and
+/// the runtime data its report data binds.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct QuoteRequest {
+    /// base64url of the quote (TDX v4/v5 for TdxVm, SGX v3 for SgxEnclave).
+    #[schema(min_length = 1)]
+    pub quote: String,
+    /// Data the quote binds (`report_data` begins with its SHA-256).
+    #[serde(rename = "runtimeData")]
+    pub runtime_data: Option<RuntimeData>,
+    /// Accepted, not appraised.
     #[serde(rename = "initTimeData")]
     pub init_time_data: Option<RuntimeData>,
     /// Echoed as the token's `nonce` when the JSON runtime data carries it.
@@ -655,8 +679,9 @@ impl Api {
 fn finish_document(doc: &OpenApi) -> serde_json::Value {
     let mut v = serde_json::to_value(doc).unwrap_or_default();
     let unavailable = serde_json::json!({
-        "description": "The request took longer than the service allows (30 s), or a \
-            credential could not be checked now: try again after `Retry-After` seconds.",
+        "description": "The request took longer than the service allows (30 s by default), \
+            a credential could not be checked now, or request bodies fill the memory set aside \
+            for them: try again after `Retry-After` seconds.",
         "headers": {"Retry-After": {
             "description": "Seconds to wait before trying again.",
             "required": true,
