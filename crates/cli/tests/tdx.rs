@@ -346,3 +346,127 @@ fn an_azure_tdx_cvm_attests_through_the_registry() {
         refused_by(verifier.verify(&relabelled, &another).await, "quote.nonce");
     });
 }
+
+struct Serve(std::process::Child);
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `serve --trust-mock` on a free loopback port, once it listens.
+fn serve(m: &Mock) -> (Serve, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let s = Serve(
+        cli()
+            .args([
+                "serve",
+                "--trust-mock",
+                "--addr",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .arg("--data-dir")
+            .arg(m.dir.path().join("srv"))
+            .env("TEE_ATTEST_KEK", "00".repeat(32))
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "serve did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    (s, format!("http://127.0.0.1:{port}"))
+}
+
+/// Through `serve` with the MAA client: bare-metal TDX goes to
+/// `/attest/TdxVm`, Azure TDX to `/attest/AzureGuest` (sealed to the vTPM's
+/// ephemeral key); a relying party validates each token against the
+/// service's keys, and the service refuses both without trusting the mock.
+#[test]
+fn tdx_and_azure_tdx_attest_through_serve_with_the_maa_client() {
+    for (tee, attestation_type, nonce) in [
+        ("tdx", "tdxvm", "via-tdx-vm"),
+        ("azure-tdx", "azurevm", "via-azure-guest-tdx"),
+    ] {
+        let m = Mock::up(tee);
+        let (_serve, url) = serve(&m);
+        let out = m.run(&[
+            "attest",
+            "--tee",
+            tee,
+            "--verifier",
+            &format!("maa={url}"),
+            "--payload",
+            &format!(r#"{{"Nonce":"{nonce}"}}"#),
+        ]);
+        let raw = ok(&out);
+        let token = AttestationToken::parse(raw.trim()).unwrap();
+        assert_eq!(token.attestation_type(), Some(attestation_type), "{tee}");
+        assert_eq!(token.nonce(), Some(nonce), "{tee}");
+        let mrtd = if tee == "tdx" {
+            &token.claims()["tdx_mrtd"]
+        } else {
+            &token.claims()["x-ms-isolation-tee"]["tdx_mrtd"]
+        };
+        assert!(
+            mrtd.as_str().is_some_and(|s| s.len() == 96),
+            "{tee}: {mrtd}"
+        );
+        let token_file = m.dir.path().join("t.jwt");
+        std::fs::write(&token_file, raw.trim()).unwrap();
+        let out = cli()
+            .args(["token", "verify"])
+            .arg(&token_file)
+            .args(["--issuer", &url, "--allow-mock", "--nonce", nonce])
+            .output()
+            .unwrap();
+        ok(&out);
+        // A service that does not trust the mock Intel root refuses it.
+        drop(_serve);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let _strict = Serve(
+            cli()
+                .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+                .arg("--data-dir")
+                .arg(m.dir.path().join("strict"))
+                .env("TEE_ATTEST_KEK", "00".repeat(32))
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "serve did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let out = m.run(&[
+            "attest",
+            "--tee",
+            tee,
+            "--verifier",
+            &format!("maa=http://127.0.0.1:{port}"),
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(6),
+            "{tee}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("untrusted-root"),
+            "{tee}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
