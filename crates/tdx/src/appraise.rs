@@ -29,9 +29,9 @@ use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use tee_attest_core::{Appraisal, Appraiser, Error, Evidence, EvidenceType, MOCK_EVIDENCE_CLAIM};
 
+use crate::ccel::CcEventLog;
 use crate::collateral::{Collateral, CollateralChain, CollateralRequest};
 use crate::error::{Check, TdxError};
-use crate::ccel::CcEventLog;
 use crate::quote::{Quote, QuoteBody, TdReport10};
 use crate::verify::{DcapVerifier, VerifyOptions};
 use crate::{claims_json, Clock, SystemClock, TDX_VM};
