@@ -43,12 +43,18 @@ pub struct HttpConfig {
     /// Extra trusted root certificates (DER) for HTTPS, besides the
     /// system's: a private CA, a test CA.
     pub root_certificates: Vec<Vec<u8>>,
+    /// Whether redirects are followed (up to 10). Clients that send a
+    /// credential in a custom header (an API key) turn this off: such a
+    /// header would follow a redirect to another host. A 3xx is then
+    /// returned to the caller like any other non-retried status.
+    pub follow_redirects: bool,
 }
 
 impl Default for HttpConfig {
     /// 30 s per request (10 s to connect), 4 attempts (Microsoft's client
     /// retries 3 times), 1 s backoff doubling plus up to 1 s of jitter,
-    /// waits capped at 30 s, responses up to 8 MiB, no proxy.
+    /// waits capped at 30 s, responses up to 8 MiB, no proxy, redirects
+    /// followed.
     fn default() -> Self {
         Self {
             timeout: Duration::from_secs(30),
@@ -60,6 +66,7 @@ impl Default for HttpConfig {
             proxy_from_env: false,
             max_response_bytes: 8 * 1024 * 1024,
             root_certificates: Vec::new(),
+            follow_redirects: true,
         }
     }
 }
@@ -225,6 +232,9 @@ impl Http {
             .connect_timeout(cfg.connect_timeout);
         if !cfg.proxy_from_env {
             b = b.no_proxy();
+        }
+        if !cfg.follow_redirects {
+            b = b.redirect(reqwest::redirect::Policy::none());
         }
         for der in &cfg.root_certificates {
             let cert = reqwest::Certificate::from_der(der).map_err(|e| HttpError::Init {
