@@ -67,6 +67,11 @@ impl Appraiser for AzureSnpAppraiser {
         AZURE_GUEST_SNP
     }
 
+    /// `snp-chain`: the VCEK chains validated already.
+    fn caches(&self) -> Vec<(&'static str, Arc<tee_attest_core::CacheCounters>)> {
+        vec![("snp-chain", self.snp.cache_counters())]
+    }
+
     fn appraise(
         &self,
         evidence: &Evidence,
@@ -103,6 +108,11 @@ impl AzureTdxAppraiser {
 impl Appraiser for AzureTdxAppraiser {
     fn evidence_type(&self) -> EvidenceType {
         AZURE_GUEST_TDX
+    }
+
+    /// `dcap-collateral`, shared with the `TdxVm` appraiser.
+    fn caches(&self) -> Vec<(&'static str, Arc<tee_attest_core::CacheCounters>)> {
+        self.dcap.caches()
     }
 
     fn appraise(

@@ -18,7 +18,11 @@
 //!    holds (made once, its context saved and loaded again);
 //! 5. read the TCG event log when present.
 //!
-//! TPM work runs on a blocking thread (the ESAPI context is not `Send`).
+//! TPM work runs through [`TpmAccess::run`]: under the cross-process vTPM
+//! lock (held from the user-data write to the HCL report read, so that no
+//! process reads a report another asked for), on a worker thread with a
+//! time-out on every TPM command (code 13 past it), with commands retried
+//! while the TPM is out of object or session slots (docs/RELIABILITY.md).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,7 +35,7 @@ use tee_attest_core::{
 };
 use tee_attest_snp::collateral::{CollateralChain, CollateralRequest, HttpConfig, Thim};
 use tee_attest_tpm::handles::{HCL_REPORT_NV_INDEX, HCL_USER_DATA_SIZE};
-use tee_attest_tpm::Tpm;
+use tee_attest_tpm::TpmAccess;
 
 use crate::{HclReport, ReportType, AZURE_GUEST_SNP, AZURE_SNP};
 
@@ -68,6 +72,25 @@ pub struct AzureCvmConfig {
     pub nonce_in_quote: bool,
     /// HTTP retries and time-outs for IMDS (collateral, TD quotes).
     pub http: HttpConfig,
+    /// The lock file shared by the processes using this vTPM; `None`:
+    /// `$TEE_ATTEST_VTPM_LOCK`, else the default ([`TpmAccess`]).
+    pub vtpm_lock: Option<PathBuf>,
+    /// The time-out of one TPM command and of the wait for the lock;
+    /// `None`: `$TEE_ATTEST_TPM_TIMEOUT`, else 30 s.
+    pub tpm_timeout: Option<std::time::Duration>,
+}
+
+impl AzureCvmConfig {
+    /// How the provider reaches its vTPM: the TCTI, lock file and time-out
+    /// configured, else from the environment. Code 8 for a time-out
+    /// variable that does not parse.
+    pub fn tpm_access(&self) -> Result<TpmAccess> {
+        Ok(TpmAccess::resolve(
+            self.tcti.as_deref(),
+            self.vtpm_lock.as_deref(),
+            self.tpm_timeout,
+        )?)
+    }
 }
 
 /// The configuration of [`AzureSnpProvider`].
@@ -94,6 +117,8 @@ impl Default for AzureCvmConfig {
             quote_pcrs: (0..24).collect(),
             nonce_in_quote: true,
             http: HttpConfig::default(),
+            vtpm_lock: None,
+            tpm_timeout: None,
         }
     }
 }
@@ -184,7 +209,7 @@ impl EvidenceProvider for AzureSnpProvider {
     }
 
     fn decryptor(&self) -> Result<Arc<dyn Decryptor>> {
-        self.vtpm.decryptor(self.config.tcti.as_deref())
+        self.vtpm.decryptor(&self.config)
     }
 }
 
@@ -199,6 +224,8 @@ pub const EVENT_LOG_ENV: &str = "TEE_ATTEST_EVENT_LOG";
 pub fn config_from(config: &ProviderConfig) -> AzureCvmConfig {
     let mut cfg = AzureCvmConfig {
         tcti: config.tcti.clone(),
+        vtpm_lock: config.vtpm_lock.clone(),
+        tpm_timeout: config.tpm_timeout,
         ..AzureCvmConfig::default()
     };
     if let Some(url) = config
@@ -219,7 +246,9 @@ pub fn config_from(config: &ProviderConfig) -> AzureCvmConfig {
 }
 
 /// The type of the HCL report in this machine's vTPM, if it has one: how
-/// an Azure CVM is recognised (no network).
+/// an Azure CVM is recognised (no network). The TPM is read under the vTPM
+/// lock, with the time-out of [`TpmAccess::resolve`]: a stopped TPM is not
+/// recognised rather than hanging detection.
 pub fn detect_hcl_report(ctx: &DetectContext) -> Option<ReportType> {
     let tcti = ctx
         .tcti
@@ -236,9 +265,13 @@ pub fn detect_hcl_report(ctx: &DetectContext) -> Option<ReportType> {
                 .find(|p| p.exists())
                 .map(|p| format!("device:{}", p.display()))
         })?;
-    let mut tpm = Tpm::open_tcti(&tcti).ok()?;
-    tpm.nv_size(HCL_REPORT_NV_INDEX).ok()??;
-    let blob = tpm.nv_read(HCL_REPORT_NV_INDEX).ok()?;
+    let access = TpmAccess::resolve(Some(&tcti), None, None).ok()?;
+    let blob = access
+        .run(|tpm| match tpm.nv_size(HCL_REPORT_NV_INDEX)? {
+            Some(_) => tpm.nv_read(HCL_REPORT_NV_INDEX).map(Some),
+            None => Ok(None),
+        })
+        .ok()??;
     HclReport::peek_type(&blob)
 }
 

@@ -153,7 +153,7 @@ fn mock_up_attest_down() {
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
         .collect();
-    assert_eq!(env.len(), 4, "{exports}");
+    assert_eq!(env.len(), 5, "{exports}");
     let pid: u32 = std::fs::read_to_string(dir.path().join("pid"))
         .unwrap()
         .trim()

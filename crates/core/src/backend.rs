@@ -25,6 +25,13 @@ pub struct ProviderConfig {
     /// The configfs-tsm report directory (`None`: `$TEE_ATTEST_TSM_ROOT`,
     /// else `/sys/kernel/config/tsm/report`).
     pub tsm_root: Option<PathBuf>,
+    /// The lock file that serializes the processes sharing the vTPM
+    /// (`None`: `$TEE_ATTEST_VTPM_LOCK`, else `/run/tee-attest/vtpm.lock`
+    /// or the first writable fallback; docs/RELIABILITY.md).
+    pub vtpm_lock: Option<PathBuf>,
+    /// How long one TPM command, and the wait for the vTPM lock, may take
+    /// (`None`: `$TEE_ATTEST_TPM_TIMEOUT`, else 30 s); past it, code 13.
+    pub tpm_timeout: Option<std::time::Duration>,
 }
 
 /// What detection may look at: devices, sysfs and configfs under `root`

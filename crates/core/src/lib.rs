@@ -11,7 +11,7 @@ mod tee;
 mod token;
 mod traits;
 
-pub use appraise::{Appraisal, Appraiser};
+pub use appraise::{Appraisal, Appraiser, CacheCounters};
 pub use backend::{DetectContext, ProviderConfig, TeeBackend};
 pub use error::{AttestationResult, CodedError, Error, ErrorCode, Result};
 pub use evidence::{Evidence, EvidenceRequest, TpmEvidence};

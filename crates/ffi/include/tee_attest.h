@@ -40,6 +40,13 @@
  *   the repository's mock AMD roots; never by default).
  *   An empty endpoint in TeeAttestClientParameters attests with the embedded
  *   local verifier.
+ *   From the environment only: TEE_ATTEST_VTPM_LOCK (the lock file that
+ *   serializes the processes sharing the vTPM; default
+ *   /run/tee-attest/vtpm.lock or a writable fallback) and
+ *   TEE_ATTEST_TPM_TIMEOUT (seconds one TPM command may take, default 30).
+ *   A call whose TPM command times out returns code 13 at once; its TPM
+ *   context is abandoned, never reused, and the client's next call opens
+ *   a fresh one (docs/RELIABILITY.md).
  */
 
 

@@ -25,6 +25,16 @@
 //! | `issuer` | — | `http://127.0.0.1:8700` |
 //! | `policy` | — | the local verifier's default policy |
 //! | `trust_mock` | `TEE_ATTEST_TRUST_MOCK=1` | off: the repository's mock AMD roots are never trusted by default |
+//! | — | `TEE_ATTEST_VTPM_LOCK` | `/run/tee-attest/vtpm.lock`, else a writable fallback: the lock serializing the processes that share the vTPM |
+//! | — | `TEE_ATTEST_TPM_TIMEOUT` | 30 (seconds; also `500ms`, `2s`): how long one TPM command, or the wait for the vTPM lock, may take |
+//!
+//! A call whose TPM command does not answer within the time-out returns
+//! code 13 at once. Its TPM context (owned by a worker thread) is
+//! abandoned: the thread sends nothing more but the flushes of what the
+//! call loaded once the TPM answers, then closes the context and releases
+//! the vTPM lock; until then the client's calls wait for the lock (at most
+//! the time-out, code 13 past it). The client's next call opens a fresh
+//! context: no context is reused (docs/RELIABILITY.md).
 //!
 //! An empty `endpoint` in [`TeeAttestClientParameters`] attests with the
 //! embedded local verifier; a non-empty one names an MAA endpoint (the

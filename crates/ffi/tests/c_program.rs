@@ -1,7 +1,8 @@
 //! The C program `examples/c/attest.c`, compiled with `cc` against the
 //! cdylib and run against a mock Azure SEV-SNP CVM (swtpm + mock IMDS on
 //! loopback) with the embedded local verifier: once plainly, once under
-//! valgrind with leak checking.
+//! valgrind with leak checking; and `tests/c/stalled_vtpm.c`, a long-lived
+//! client across a vTPM that stops answering (issue 18).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -12,26 +13,36 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The directory holding `libtee_attest.so`. Cargo builds the cdylib with
-/// the library unit this test depends on, next to the test executable
-/// (`target/<profile>/deps`); if it is not there (an unusual layout),
-/// build it with cargo and use `target/<profile>`.
+/// The directory holding `libtee_attest.so`, built from the current
+/// sources: `cargo test --test c_program` does not rebuild the cdylib
+/// (only rlib-linked targets), so build it here (a no-op when it is fresh),
+/// then use the copy next to the test executable (`target/<profile>/deps`),
+/// else `target/<profile>`.
 fn lib_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(build_lib).clone()
+}
+
+fn build_lib() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let deps = exe
         .parent()
         .expect("test executable directory")
         .to_path_buf();
-    if deps.join("libtee_attest.so").is_file() {
-        return deps;
+    let profile_dir = deps.parent().expect("profile directory").to_path_buf();
+    let mut build = Command::new(env!("CARGO"));
+    build.args(["build", "-p", "tee-attest-ffi"]);
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
     }
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "-p", "tee-attest-ffi"])
+    let status = build
         .current_dir(repo_root())
         .status()
         .expect("running cargo build -p tee-attest-ffi");
     assert!(status.success(), "cargo build -p tee-attest-ffi failed");
-    let profile_dir = deps.parent().expect("profile directory").to_path_buf();
+    if deps.join("libtee_attest.so").is_file() {
+        return deps;
+    }
     assert!(
         profile_dir.join("libtee_attest.so").is_file(),
         "no libtee_attest.so in {} or {}",
@@ -43,13 +54,18 @@ fn lib_dir() -> PathBuf {
 
 /// Compile the C program into `dir`; returns its path.
 fn compile(dir: &Path) -> PathBuf {
+    compile_source(dir, &repo_root().join("examples/c/attest.c"), "attest")
+}
+
+/// Compile the C program `source` into `dir/name`; returns its path.
+fn compile_source(dir: &Path, source: &Path, name: &str) -> PathBuf {
     let lib = lib_dir();
     let root = repo_root();
-    let exe = dir.join("attest");
+    let exe = dir.join(name);
     let out = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
         .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-g", "-o"])
         .arg(&exe)
-        .arg(root.join("examples/c/attest.c"))
+        .arg(source)
         .arg("-I")
         .arg(root.join("crates/ffi/include"))
         .arg("-L")
@@ -206,4 +222,77 @@ fn c_program_runs_clean_under_valgrind() {
         "valgrind found errors:\n{stderr}"
     );
     check_output(&out);
+}
+
+/// `kill -SIG pid` through the shell's builtin (procps may be missing).
+fn signal(sig: &str, pid: u32) {
+    let status = Command::new("sh")
+        .args(["-c", &format!("kill -{sig} {pid}")])
+        .status()
+        .expect("running kill");
+    assert!(status.success(), "kill -{sig} {pid}");
+}
+
+/// A long-lived C client whose vTPM stops answering: its call returns
+/// code 13 within the time-out (its TPM context abandoned, not reused), and
+/// once the vTPM answers again the same client's next call succeeds on a
+/// fresh context.
+#[test]
+fn a_long_lived_client_gets_13_from_a_stopped_vtpm_then_recovers() {
+    use std::io::{BufRead as _, Write as _};
+    use std::time::{Duration, Instant};
+
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/stalled_vtpm.c");
+    let exe = compile_source(tmp.path(), &source, "stalled_vtpm");
+    let cvm = MockAzureCvm::start().expect("starting the mock Azure CVM (needs swtpm)");
+    let pid = cvm.vtpm().swtpm().pid().expect("swtpm runs");
+    signal("STOP", pid);
+    let start = Instant::now();
+    let mut child = Command::new(&exe)
+        .env("TEE_ATTEST_TEE", "azure-snp")
+        .env("TEE_ATTEST_TCTI", cvm.tcti())
+        .env("TEE_ATTEST_VTPM_LOCK", cvm.vtpm_lock_path())
+        .env("TEE_ATTEST_TPM_TIMEOUT", "3")
+        .env("TEE_ATTEST_IMDS_URL", cvm.imds_url())
+        .env("TEE_ATTEST_EVENT_LOG", cvm.event_log_path())
+        .env("TEE_ATTEST_DATA_DIR", tmp.path().join("data"))
+        .env("TEE_ATTEST_TRUST_MOCK", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("running the C program");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx.recv_timeout(Duration::from_secs(60));
+    let took = start.elapsed();
+    signal("CONT", pid);
+    let first = first.unwrap_or_else(|_| {
+        let _ = child.kill();
+        panic!("the call on a stopped vTPM did not return within 60 s")
+    });
+    assert_eq!(first, "first: code 13");
+    assert!(took < Duration::from_secs(12), "returned after {took:?}");
+    eprintln!("stopped vTPM: code 13 after {took:?} (time-out 3 s)");
+
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"go\n")
+        .expect("resuming the C program");
+    let second = rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the second call returns");
+    assert_eq!(second, "second: code 0");
+    let status = child.wait().expect("the C program exits");
+    assert!(status.success(), "{status}");
 }

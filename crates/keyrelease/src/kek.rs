@@ -80,43 +80,58 @@ impl Kek {
     }
 
     /// The KEK stored in `path` (64 hex digits); created with mode 0600 on
-    /// first use. A file that others can read is refused.
+    /// first use (its directory 0700). A file that others can read is
+    /// refused. Several processes using a fresh directory at once all get
+    /// the same KEK: the first makes it under the directory's first-use
+    /// lock and writes it atomically, the others read it.
     pub fn load_or_create(path: &Path) -> Result<Self> {
-        match std::fs::read(path) {
-            Ok(bytes) => {
-                let bytes = Zeroizing::new(bytes);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::PermissionsExt as _;
-                    let mode = std::fs::metadata(path)
-                        .map_err(|e| kek_err(format!("{}: {e}", path.display())))?
-                        .permissions()
-                        .mode();
-                    if mode & 0o077 != 0 {
-                        return Err(kek_err(format!(
-                            "{} is readable by others (mode {:o}); chmod 600 it",
-                            path.display(),
-                            mode & 0o777
-                        )));
-                    }
-                }
-                let text = std::str::from_utf8(&bytes)
-                    .map_err(|_| kek_err(format!("{} is not text", path.display())))?;
-                Self::parse(text).map_err(|e| kek_err(format!("{}: {e}", path.display())))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let kek = Self::generate()?;
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir)
-                        .map_err(|e| kek_err(format!("creating {}: {e}", dir.display())))?;
-                }
-                let text = Zeroizing::new(hex::encode(kek.0.as_ref()));
-                crate::store::write_private(path, text.as_bytes())
-                    .map_err(|e| kek_err(format!("creating {}: {e}", path.display())))?;
-                Ok(kek)
-            }
-            Err(e) => Err(kek_err(format!("reading {}: {e}", path.display()))),
+        if let Some(kek) = Self::load(path)? {
+            return Ok(kek);
         }
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or_else(|| Path::new("."));
+        let _first_use = tee_attest_verifier::fsutil::FirstUseLock::acquire(dir)
+            .map_err(|e| kek_err(format!("locking {}: {e}", dir.display())))?;
+        // Another process may have made it while this one waited.
+        if let Some(kek) = Self::load(path)? {
+            return Ok(kek);
+        }
+        let kek = Self::generate()?;
+        let text = Zeroizing::new(hex::encode(kek.0.as_ref()));
+        tee_attest_verifier::fsutil::write_private_atomic(path, text.as_bytes())
+            .map_err(|e| kek_err(format!("creating {}: {e}", path.display())))?;
+        Ok(kek)
+    }
+
+    /// The KEK in `path`, if the file exists.
+    fn load(path: &Path) -> Result<Option<Self>> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => Zeroizing::new(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(kek_err(format!("reading {}: {e}", path.display()))),
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(path)
+                .map_err(|e| kek_err(format!("{}: {e}", path.display())))?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                return Err(kek_err(format!(
+                    "{} is readable by others (mode {:o}); chmod 600 it",
+                    path.display(),
+                    mode & 0o777
+                )));
+            }
+        }
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| kek_err(format!("{} is not text", path.display())))?;
+        Self::parse(text)
+            .map(Some)
+            .map_err(|e| kek_err(format!("{}: {e}", path.display())))
     }
 
     fn key(&self) -> Result<LessSafeKey> {
@@ -179,6 +194,37 @@ mod tests {
         let e = Kek::parse("c2VjcmV0LXRleHQ").unwrap_err().to_string();
         assert!(!e.contains("c2VjcmV0"), "{e}");
         assert_eq!(format!("{a:?}"), "Kek(..)");
+    }
+
+    /// Eight first uses of a fresh directory at once (issue 18): all
+    /// succeed with the same KEK, stored 0600 in a 0700 directory.
+    #[test]
+    fn parallel_first_uses_agree_on_one_kek() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("fresh/keyrelease/kek");
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    Kek::load_or_create(&path).map(|k| k.0.to_vec())
+                })
+            })
+            .collect();
+        let keys: Vec<Vec<u8>> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap().expect("every first use succeeds"))
+            .collect();
+        assert!(keys.iter().all(|k| *k == keys[0]));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&path), 0o600);
+            assert_eq!(mode(path.parent().unwrap()), 0o700);
+            assert_eq!(mode(&tmp.path().join("fresh")), 0o700);
+        }
     }
 
     #[test]

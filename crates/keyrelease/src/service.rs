@@ -42,7 +42,7 @@ use tee_attest_core::{AttestationToken, KeyBroker, KeyReleaseRequest, ReleasedKe
 use tee_attest_maa::TokenValidator;
 use tee_attest_policy::ReleasePolicy;
 use tee_attest_verifier::service::openapi::{ErrorBody, Jwks, PathParams, RequestBody};
-use tee_attest_verifier::service::{Api, Routes};
+use tee_attest_verifier::service::{Api, Metrics, ReleaseDecision, Routes, Store};
 use tee_attest_verifier::TokenSigner;
 use utoipa::ToSchema;
 
@@ -95,6 +95,9 @@ pub struct ReleaseState {
     validator: Arc<TokenValidator>,
     signer: TokenSigner,
     base_url: String,
+    /// Where decisions and store failures are counted (the verifier
+    /// service's `GET /metrics`), if anywhere.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl std::fmt::Debug for ReleaseState {
@@ -122,7 +125,60 @@ impl ReleaseState {
             validator,
             signer,
             base_url: base_url.into().trim_end_matches('/').to_string(),
+            metrics: None,
         })
+    }
+
+    /// [`ReleaseState::new`], counting each decision and each store failure
+    /// in `metrics` (the verifier service's: `ServiceState::metrics`).
+    pub fn with_metrics(
+        store: Arc<KeyStore>,
+        validator: Arc<TokenValidator>,
+        signer: TokenSigner,
+        base_url: impl Into<String>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            validator,
+            signer,
+            base_url: base_url.into().trim_end_matches('/').to_string(),
+            metrics: Some(metrics),
+        })
+    }
+
+    /// Count a decision (and a store failure behind it) when counting.
+    fn count(&self, out: std::result::Result<(), &KeyReleaseError>) {
+        let Some(m) = &self.metrics else {
+            return;
+        };
+        let Err(e) = out else {
+            m.key_release(ReleaseDecision::Released);
+            return;
+        };
+        use KeyReleaseError as E;
+        let decision = match e {
+            E::PolicyRefused(_) => ReleaseDecision::Denied,
+            E::NonceReplayed => ReleaseDecision::Replayed,
+            E::KeyNotFound { .. } => ReleaseDecision::NotFound,
+            E::Token(_) => ReleaseDecision::InvalidToken,
+            E::InvalidInput(_)
+            | E::UnsupportedEnc { .. }
+            | E::NoEphemeralKey
+            | E::BadEphemeralKey(_) => ReleaseDecision::BadRequest,
+            _ => ReleaseDecision::Error,
+        };
+        m.key_release(decision);
+        if matches!(e, E::Store(_) | E::Kek(_)) {
+            m.store_error(Store::Keys);
+        }
+    }
+
+    /// Count a failure to write the audit.
+    fn count_store_error(&self) {
+        if let Some(m) = &self.metrics {
+            m.store_error(Store::Keys);
+        }
     }
 
     /// The store.
@@ -150,14 +206,26 @@ impl ReleaseState {
             Ok(_) => audit.decision = "released".into(),
             Err(e) => audit.reason = Some(e.to_string()),
         }
-        match (self.store.audit(&audit), out) {
+        let audited = self.store.audit(&audit);
+        if audited.is_err() {
+            self.count_store_error();
+        }
+        match (audited, out) {
             (Ok(_), Ok(jws)) => {
+                self.count(Ok(()));
                 tracing::info!(key = %req.name, version = ?audit.version, jti = ?audit.jti, "key released");
                 Ok(jws)
             }
             // A release that cannot be audited does not happen.
-            (Err(e), Ok(_)) => Err(e),
+            (Err(e), Ok(_)) => {
+                // The store failure is counted already.
+                if let Some(m) = &self.metrics {
+                    m.key_release(ReleaseDecision::Error);
+                }
+                Err(e)
+            }
             (audit_result, Err(e)) => {
+                self.count(Err(&e));
                 if let Err(ae) = audit_result {
                     tracing::warn!(error = %ae, "writing the audit row of a refusal failed");
                 }
@@ -439,8 +507,10 @@ async fn handle(
             audit.version = req.version.clone();
             audit.reason = Some(e.to_string());
             if let Err(ae) = state.store.audit(&audit) {
+                state.count_store_error();
                 tracing::warn!(error = %ae, "writing the audit row of a refusal failed");
             }
+            state.count(Err(&e));
             return ApiError(e).into_response();
         }
     }

@@ -300,6 +300,12 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         opts.mode(0o600);
     }
     let mut f = opts.open(path)?;
+    #[cfg(unix)]
+    {
+        // open(2)'s mode is narrowed by the umask only: set it exactly.
+        use std::os::unix::fs::PermissionsExt as _;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
     f.write_all(bytes)?;
     f.sync_all()
 }
@@ -357,7 +363,8 @@ impl KeyStore {
     pub fn open(path: &Path, kek: Kek) -> Result<Self> {
         if !path.exists() {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(KeyReleaseError::store)?;
+                tee_attest_verifier::fsutil::create_private_dir(dir)
+                    .map_err(KeyReleaseError::store)?;
             }
             match write_private(path, b"") {
                 Ok(()) => {}

@@ -192,6 +192,13 @@ impl MockAzureCvm {
         &self.imds
     }
 
+    /// The lock file that serializes the processes sharing this CVM's
+    /// vTPM (next to its event log; `tee-attest mock up` exports it as
+    /// `TEE_ATTEST_VTPM_LOCK`). Created on first use by whoever locks it.
+    pub fn vtpm_lock_path(&self) -> std::path::PathBuf {
+        self.log_dir.path().join(VTPM_LOCK_FILE)
+    }
+
     /// The TCG event log of the mock firmware's measured boot, whose
     /// events are extended into the vTPM's PCRs 0–7 (secure boot on).
     pub fn event_log_path(&self) -> std::path::PathBuf {
@@ -247,6 +254,7 @@ impl MockAzureCvm {
 }
 
 const EVENT_LOG_FILE: &str = "binary_bios_measurements";
+const VTPM_LOCK_FILE: &str = "vtpm.lock";
 
 /// Play a firmware's measured boot: log events for PCRs 0–7 (with the
 /// `SecureBoot` variable measured as 1) and extend the same digests into

@@ -34,6 +34,7 @@ impl MockProvider {
         cfg.tcti = Some(cvm.tcti());
         cfg.imds_url = cvm.imds_url();
         cfg.event_log = cvm.event_log_path();
+        cfg.vtpm_lock = Some(cvm.vtpm_lock_path());
         Ok(Self {
             inner: AzureSnpProvider::new(cfg)?.reporting_as(MOCK),
             cvm,

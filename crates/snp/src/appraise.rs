@@ -70,6 +70,11 @@ impl Appraiser for SevSnpVmAppraiser {
         SEV_SNP_VM
     }
 
+    /// `snp-chain`: the VCEK/VLEK chains validated already.
+    fn caches(&self) -> Vec<(&'static str, std::sync::Arc<tee_attest_core::CacheCounters>)> {
+        vec![("snp-chain", self.snp.cache_counters())]
+    }
+
     /// `evidence`: the report (`hardware_report`), its chain
     /// (`certificates`: VCEK first; ASK/ARK from the trust anchors when
     /// missing), the runtime data, and in `nonce` the nonce to echo.

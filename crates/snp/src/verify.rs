@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use tee_attest_core::CacheCounters;
+
 use crate::certs::{AmdCertificate, CertBundle, CertRole, RootOrigin, TrustAnchors};
 use crate::clock::{Clock, SystemClock};
 use crate::crl::AmdCrl;
@@ -126,6 +128,7 @@ pub struct SnpVerifier {
     anchors: TrustAnchors,
     clock: Arc<dyn Clock>,
     cache: Option<Mutex<HashMap<Vec<u8>, Arc<ValidatedChain>>>>,
+    counters: Arc<CacheCounters>,
 }
 
 impl SnpVerifier {
@@ -136,7 +139,15 @@ impl SnpVerifier {
             anchors,
             clock: Arc::new(SystemClock),
             cache: Some(Mutex::new(HashMap::new())),
+            counters: CacheCounters::shared(),
         }
+    }
+
+    /// How often [`SnpVerifier::verify`] found the chain validated already
+    /// (a hit: the warm path) and how often it checked the whole chain (a
+    /// miss). Nothing is counted without a cache.
+    pub fn cache_counters(&self) -> Arc<CacheCounters> {
+        Arc::clone(&self.counters)
     }
 
     /// The same verifier with another clock.
@@ -203,8 +214,12 @@ impl SnpVerifier {
                 }
             }
             if warm {
+                self.counters.hit();
                 return self.finish(report, &chain, crl, opts, at, true);
             }
+        }
+        if self.cache.is_some() {
+            self.counters.miss();
         }
         let mut bundle = CertBundle::new();
         for der in certs {

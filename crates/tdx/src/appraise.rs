@@ -27,7 +27,9 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
-use tee_attest_core::{Appraisal, Appraiser, Error, Evidence, EvidenceType, MOCK_EVIDENCE_CLAIM};
+use tee_attest_core::{
+    Appraisal, Appraiser, CacheCounters, Error, Evidence, EvidenceType, MOCK_EVIDENCE_CLAIM,
+};
 
 use crate::ccel::CcEventLog;
 use crate::collateral::{Collateral, CollateralChain, CollateralRequest};
@@ -64,6 +66,7 @@ pub struct DcapTrust {
     options: VerifyOptions,
     clock: Arc<dyn Clock>,
     found: Mutex<HashMap<String, (Arc<Collateral>, u64)>>,
+    counters: Arc<CacheCounters>,
 }
 
 impl std::fmt::Debug for DcapTrust {
@@ -110,7 +113,15 @@ impl DcapTrust {
             options,
             clock,
             found: Mutex::new(HashMap::new()),
+            counters: CacheCounters::shared(),
         })
+    }
+
+    /// How often [`DcapTrust::collateral`] had a quote's collateral
+    /// remembered and current (a hit), and how often it asked the sources
+    /// (a miss).
+    pub fn cache_counters(&self) -> Arc<CacheCounters> {
+        Arc::clone(&self.counters)
     }
 
     /// The verifier for a quote: the extra root its PCK chain ends in, if
@@ -153,12 +164,17 @@ impl DcapTrust {
         let now = self.clock.now();
         if let Some((c, until)) = self.found().get(&key) {
             if *until > now {
+                self.counters.hit();
                 return Ok(Arc::clone(c));
             }
         }
+        self.counters.miss();
         let chain = &self.chain;
+        // The caller's span (a service's request id) goes with the work.
+        let span = tracing::Span::current();
         let resolved = std::thread::scope(|s| {
             s.spawn(|| {
+                let _span = span.enter();
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
@@ -266,6 +282,12 @@ impl DcapAppraiser {
 }
 
 impl Appraiser for DcapAppraiser {
+    /// `dcap-collateral`: the collateral remembered by the [`DcapTrust`]
+    /// (shared by the appraisers built on it).
+    fn caches(&self) -> Vec<(&'static str, Arc<CacheCounters>)> {
+        vec![("dcap-collateral", self.trust.cache_counters())]
+    }
+
     fn evidence_type(&self) -> EvidenceType {
         match self.kind {
             Kind::TdxVm => TDX_VM,

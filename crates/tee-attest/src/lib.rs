@@ -22,7 +22,7 @@ pub mod registry;
 pub mod verifiers;
 
 pub use registry::{backend, detect, provider, BACKENDS};
-pub use verifiers::{verifier, VerifierOptions, VerifierSpec, DEFAULT_ISSUER};
+pub use verifiers::{verifier, ItaOptions, VerifierOptions, VerifierSpec, DEFAULT_ISSUER};
 
 /// The MAA client, wire formats and relying-party token validation.
 #[cfg(feature = "maa")]

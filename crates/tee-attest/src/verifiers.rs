@@ -48,6 +48,9 @@ pub enum VerifierSpec {
     Local,
     /// An MAA-compatible service at this base URL.
     Maa(String),
+    /// Intel Trust Authority (or a service answering its API, such as
+    /// `tee-attest serve --ita-api-keys`) at this API base URL.
+    Ita(String),
 }
 
 impl FromStr for VerifierSpec {
@@ -62,9 +65,12 @@ impl FromStr for VerifierSpec {
             Some(("maa", url)) if !url.trim().is_empty() => {
                 Ok(VerifierSpec::Maa(url.trim().to_string()))
             }
+            Some(("ita", url)) if !url.trim().is_empty() => {
+                Ok(VerifierSpec::Ita(url.trim().to_string()))
+            }
             _ => Err(Error::new(
                 ErrorCode::InvalidInputParameter,
-                format!("unknown verifier {s:?}: expected `local` or `maa=URL`"),
+                format!("unknown verifier {s:?}: expected `local`, `maa=URL` or `ita=URL`"),
             )),
         }
     }
@@ -89,6 +95,7 @@ impl VerifierSpec {
         match self {
             VerifierSpec::Local => "local",
             VerifierSpec::Maa(_) => "MAA",
+            VerifierSpec::Ita(_) => "ITA",
         }
     }
 }
@@ -114,6 +121,24 @@ pub struct VerifierOptions {
     /// A PCCS or Intel PCS base URL for DCAP collateral. No network is
     /// used for collateral without it.
     pub pccs_url: Option<String>,
+    /// How to reach Intel Trust Authority (`ita=URL`).
+    pub ita: ItaOptions,
+}
+
+/// The Intel Trust Authority client's settings (`ita=URL`).
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ItaOptions {
+    /// A file holding the API key; default `$TEE_ATTEST_ITA_API_KEY`.
+    pub api_key_file: Option<PathBuf>,
+    /// The token-signing JWKS URL; default: Intel's portal `/certs` for
+    /// Intel's API hosts (US and EU), else the API's own origin `/certs`.
+    pub jwks_url: Option<String>,
+    /// Policies the token must match (`policy_must_match`).
+    pub policy_ids: Vec<String>,
+    /// A root (PEM or DER) the JWKS keys' `x5c` chains must end in; without
+    /// one the keys are taken as served over TLS.
+    pub root: Option<PathBuf>,
 }
 
 impl Default for VerifierOptions {
@@ -125,6 +150,7 @@ impl Default for VerifierOptions {
             trust_mock: false,
             intel_collateral: None,
             pccs_url: None,
+            ita: ItaOptions::default(),
         }
     }
 }
@@ -273,7 +299,44 @@ pub fn verifier(
                 ))
             }
         }
+        VerifierSpec::Ita(url) => {
+            let _ = provider;
+            #[cfg(feature = "ita")]
+            {
+                Ok(ita_client(url, &options.ita)?)
+            }
+            #[cfg(not(feature = "ita"))]
+            {
+                let _ = (url, options);
+                Err(Error::new(
+                    ErrorCode::InitializationFailed,
+                    "the Intel Trust Authority client is not compiled in: build tee-attest with \
+                     the `ita` feature",
+                ))
+            }
+        }
     }
+}
+
+/// The Intel Trust Authority client of `ita=URL`.
+#[cfg(feature = "ita")]
+fn ita_client(url: &str, o: &ItaOptions) -> Result<Arc<dyn Verifier>> {
+    use tee_attest_ita::{ApiKey, ItaClient, ItaConfig, PinnedRoots};
+    let key = match &o.api_key_file {
+        Some(p) => ApiKey::from_file(p)?,
+        None => ApiKey::from_env()?,
+    };
+    let mut cfg = ItaConfig::new(url, key);
+    if !o.policy_ids.is_empty() {
+        cfg = cfg.with_policies(o.policy_ids.clone(), true)?;
+    }
+    if let Some(j) = &o.jwks_url {
+        cfg = cfg.with_certs_url(j);
+    }
+    if let Some(r) = &o.root {
+        cfg = cfg.with_pinned_roots(PinnedRoots::from_file(r)?);
+    }
+    Ok(Arc::new(ItaClient::new(cfg)?))
 }
 
 #[cfg(test)]
@@ -291,7 +354,11 @@ mod tests {
             VerifierSpec::Maa("https://x.example".into())
         );
         assert_eq!(
-            "ita=https://x".parse::<VerifierSpec>().unwrap_err().code(),
+            "ita=https://x".parse::<VerifierSpec>().unwrap(),
+            VerifierSpec::Ita("https://x".into())
+        );
+        assert_eq!(
+            "sgx=https://x".parse::<VerifierSpec>().unwrap_err().code(),
             ErrorCode::InvalidInputParameter
         );
         assert!("maa=".parse::<VerifierSpec>().is_err());

@@ -6,12 +6,19 @@
 mod error;
 pub mod eventlog;
 pub mod handles;
+pub mod settings;
 pub mod verify;
 
 #[cfg(feature = "device")]
 mod device;
 
 #[cfg(feature = "device")]
-pub use device::{CertifiedKey, EphemeralKey, Quote, SavedKey, Tpm, TpmDecryptor, TCTI_ENV};
+pub use device::access::SYSTEM_LOCK_DIR;
+#[cfg(feature = "device")]
+pub use device::{
+    access, CertifiedKey, EphemeralKey, Quote, RetryPolicy, SavedKey, Tpm, TpmAccess, TpmDecryptor,
+    TCTI_ENV,
+};
 pub use error::TpmError;
+pub use settings::{parse_timeout, DEFAULT_TPM_TIMEOUT, TPM_TIMEOUT_ENV, VTPM_LOCK_ENV};
 pub use verify::{RsaPublic, SignatureScheme};

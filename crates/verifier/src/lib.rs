@@ -14,7 +14,7 @@
 
 pub mod audit;
 mod error;
-mod fsutil;
+pub mod fsutil;
 mod local;
 pub mod service;
 mod signer;

@@ -12,8 +12,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 use tee_attest_core::{
-    Appraiser, AttestationToken, Challenge, Error, ErrorCode, Evidence, EvidenceType, Result,
-    Verifier, VerifyOptions,
+    Appraiser, AttestationToken, CacheCounters, Challenge, Error, ErrorCode, Evidence,
+    EvidenceType, Result, Verifier, VerifyOptions,
 };
 use tee_attest_policy::{ClaimSet, Issuer, Policy};
 
@@ -159,6 +159,21 @@ impl LocalVerifier {
         t
     }
 
+    /// The caches its appraisers consult, by name, each once (appraisers
+    /// sharing a cache share its counters), sorted by name.
+    pub fn cache_counters(&self) -> Vec<(&'static str, Arc<CacheCounters>)> {
+        let mut out: Vec<(&'static str, Arc<CacheCounters>)> = Vec::new();
+        for appraiser in self.appraisers.values() {
+            for (name, counters) in appraiser.caches() {
+                if !out.iter().any(|(_, c)| Arc::ptr_eq(c, &counters)) {
+                    out.push((name, counters));
+                }
+            }
+        }
+        out.sort_by_key(|(name, _)| *name);
+        out
+    }
+
     /// The evidence types it appraises, sorted.
     pub fn evidence_types(&self) -> Vec<EvidenceType> {
         let mut t: Vec<_> = self.appraisers.keys().copied().collect();
@@ -244,6 +259,28 @@ impl LocalVerifier {
         options: &VerifyOptions,
         stated: Map<String, Value>,
     ) -> Result<AttestationToken> {
+        let mut appraisal = self.appraise(evidence, options.nonce.as_deref())?;
+        for (k, v) in stated {
+            appraisal.claims.entry(k).or_insert(v);
+        }
+        self.issue(
+            evidence.evidence_type.attestation_type(),
+            appraisal.claims,
+            options.draft_policy.as_deref(),
+        )
+    }
+
+    /// Appraise `evidence` with the appraiser of its evidence type, and
+    /// nothing more: no policy, no token. With `expected_nonce`, the
+    /// evidence must bind that nonce (as [`Appraiser::appraise`] says).
+    /// Code 8 for an evidence type this verifier has no appraiser for; the
+    /// appraiser's codes otherwise (6 for a failed check). Other token
+    /// profiles (the service's ITA profile) build on it.
+    pub fn appraise(
+        &self,
+        evidence: &Evidence,
+        expected_nonce: Option<&[u8]>,
+    ) -> Result<tee_attest_core::Appraisal> {
         let appraiser = self
             .appraisers
             .get(&evidence.evidence_type)
@@ -258,15 +295,7 @@ impl LocalVerifier {
                         .join(", ")
                 ))
             })?;
-        let mut appraisal = appraiser.appraise(evidence, options.nonce.as_deref())?;
-        for (k, v) in stated {
-            appraisal.claims.entry(k).or_insert(v);
-        }
-        self.issue(
-            evidence.evidence_type.attestation_type(),
-            appraisal.claims,
-            options.draft_policy.as_deref(),
-        )
+        appraiser.appraise(evidence, expected_nonce)
     }
 
     /// Evaluate the type's policy (or a draft) on appraised claims and sign

@@ -18,6 +18,11 @@ use tee_attest_tpm::RsaPublic;
 
 use crate::VerifierError;
 
+/// The signing key's file in the data directory (PKCS#8).
+const KEY_FILE: &str = "signing-key.pk8";
+/// The signing certificate's file in the data directory (DER).
+const CERT_FILE: &str = "signing-cert.der";
+
 /// Signs tokens.
 pub struct TokenSigner {
     key: KeyPair,
@@ -89,28 +94,42 @@ impl TokenSigner {
         })
     }
 
-    /// The signer stored in `dir` (`signing-key.pk8`, mode 0600, and
-    /// `signing-cert.der`), created there on first use. Several verifier
-    /// instances sharing the directory share the key.
+    /// The signer stored in `dir` (`signing-key.pk8` and
+    /// `signing-cert.der`, mode 0600, the directory 0700), created there on
+    /// first use. Several verifier instances sharing the directory share
+    /// the key, and several processes using a fresh directory at once all
+    /// get the same one: it is made under the directory's
+    /// [`FirstUseLock`](crate::fsutil::FirstUseLock) by the first of them,
+    /// written atomically (the certificate, then the key, whose presence
+    /// means both are whole), and loaded by the others.
     pub fn load_or_generate(dir: &std::path::Path) -> Result<Self, VerifierError> {
-        let key_path = dir.join("signing-key.pk8");
-        let cert_path = dir.join("signing-cert.der");
-        if key_path.exists() {
-            let key = zeroize::Zeroizing::new(
-                std::fs::read(&key_path)
-                    .map_err(|e| setup("reading the signing key")(e.to_string()))?,
-            );
-            let cert = std::fs::read(&cert_path)
-                .map_err(|e| setup("reading the signing certificate")(e.to_string()))?;
-            return Self::from_parts(&key, cert);
+        if let Some(signer) = Self::load(dir)? {
+            return Ok(signer);
         }
-        std::fs::create_dir_all(dir)
-            .map_err(|e| setup("creating the data directory")(e.to_string()))?;
+        let _first_use = crate::fsutil::FirstUseLock::acquire(dir)
+            .map_err(|e| setup("locking the data directory")(e.to_string()))?;
+        // Another process may have made it while this one waited.
+        if let Some(signer) = Self::load(dir)? {
+            return Ok(signer);
+        }
         let signer = Self::generate()?;
-        write_private(&key_path, signer.pkcs8())?;
-        std::fs::write(&cert_path, signer.cert_der())
+        crate::fsutil::write_private_atomic(&dir.join(CERT_FILE), signer.cert_der())
             .map_err(|e| setup("writing the signing certificate")(e.to_string()))?;
+        crate::fsutil::write_private_atomic(&dir.join(KEY_FILE), signer.pkcs8())
+            .map_err(|e| setup("writing the signing key")(e.to_string()))?;
         Ok(signer)
+    }
+
+    /// The signer stored in `dir`, if its key file exists.
+    fn load(dir: &std::path::Path) -> Result<Option<Self>, VerifierError> {
+        let key = match std::fs::read(dir.join(KEY_FILE)) {
+            Ok(k) => zeroize::Zeroizing::new(k),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(setup("reading the signing key")(e.to_string())),
+        };
+        let cert = std::fs::read(dir.join(CERT_FILE))
+            .map_err(|e| setup("reading the signing certificate")(e.to_string()))?;
+        Self::from_parts(&key, cert).map(Some)
     }
 
     /// The PKCS#8 key (to store; zeroized on drop).
@@ -191,6 +210,23 @@ impl TokenSigner {
         out.push_str(&URL_SAFE_NO_PAD.encode(sig));
         Ok((out, header_json, claims_json))
     }
+
+    /// An RSASSA-PSS signature with SHA-384 (PS384) over `message`: the
+    /// service's ITA profile signs its tokens and nonces with it, using a
+    /// key of its own (`<data-dir>/ita/`), never the RS256 key of
+    /// MAA-profile tokens.
+    pub fn sign_ps384(&self, message: &[u8]) -> Result<Vec<u8>, VerifierError> {
+        let mut sig = vec![0u8; self.key.public_modulus_len()];
+        self.key
+            .sign(
+                &aws_lc_rs::signature::RSA_PSS_SHA384,
+                &SystemRandom::new(),
+                message,
+                &mut sig,
+            )
+            .map_err(|e| VerifierError::Setup(format!("signing with PS384: {e}")))?;
+        Ok(sig)
+    }
 }
 
 /// An unsecured JWT (RFC 7519 §6: `alg: none`, empty signature) carrying
@@ -207,28 +243,52 @@ pub(crate) fn unsecured_jwt(claims: &Value) -> AttestationToken {
     AttestationToken::from_checked_parts(&raw, HEADER.to_vec(), claims_json)
 }
 
-/// Write a private file: created with mode 0600 (on Unix) before any byte
-/// is written.
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), VerifierError> {
-    use std::io::Write as _;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(path)
-        .map_err(|e| setup("creating the signing key file")(e.to_string()))?;
-    f.write_all(bytes)
-        .map_err(|e| setup("writing the signing key")(e.to_string()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use aws_lc_rs::signature::{RsaPublicKeyComponents, RSA_PKCS1_2048_8192_SHA256};
+
+    /// Eight first uses of one fresh directory at once (issue 18): every
+    /// one succeeds and they all get the same key; the directory is 0700
+    /// and both files 0600.
+    #[test]
+    fn parallel_first_uses_of_a_fresh_directory_agree_on_one_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("fresh/data");
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let (dir, barrier) = (dir.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    TokenSigner::load_or_generate(&dir).map(|s| s.kid().to_string())
+                })
+            })
+            .collect();
+        let kids: Vec<String> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap().expect("every first use succeeds"))
+            .collect();
+        assert!(kids.iter().all(|k| *k == kids[0]), "{kids:?}");
+        assert_eq!(TokenSigner::load_or_generate(&dir).unwrap().kid(), kids[0]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode =
+                |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&dir), 0o700);
+            assert_eq!(mode(&tmp.path().join("fresh")), 0o700);
+            assert_eq!(mode(&dir.join(KEY_FILE)), 0o600);
+            assert_eq!(mode(&dir.join(CERT_FILE)), 0o600);
+        }
+        // Nothing half-written left behind.
+        let stray: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(stray.is_empty(), "{stray:?}");
+    }
 
     #[test]
     fn signs_tokens_that_verify_with_the_published_key() {

@@ -96,7 +96,7 @@ impl EvidenceProvider for AzureTdxProvider {
     }
 
     fn decryptor(&self) -> Result<Arc<dyn Decryptor>> {
-        self.vtpm.decryptor(self.config.tcti.as_deref())
+        self.vtpm.decryptor(&self.config)
     }
 }
 

@@ -3,7 +3,12 @@
 //! the ephemeral key certified by the AK — made once per provider and
 //! shared with its decryptor.
 //!
-//! TPM work runs on a blocking thread (the ESAPI context is not `Send`).
+//! One evidence request is one TPM operation ([`TpmAccess::run`]): the
+//! cross-process vTPM lock is held from the user-data write to the HCL
+//! report read (and through the quote and the certification), so that no
+//! other process's write refreshes the report in between; every command has
+//! a time-out and is retried while the TPM is out of slots; whatever the
+//! operation loaded is flushed on every path.
 
 use std::sync::{Arc, Mutex};
 
@@ -12,7 +17,7 @@ use tee_attest_tpm::handles::{
     AK_CERT_NV_INDEX, AK_PERSISTENT_HANDLE, HCL_REPORT_NV_INDEX, HCL_USER_DATA_NV_INDEX,
     HCL_USER_DATA_SIZE,
 };
-use tee_attest_tpm::{CertifiedKey, Quote, SavedKey, Tpm, TpmDecryptor, TpmError};
+use tee_attest_tpm::{CertifiedKey, Quote, SavedKey, Tpm, TpmAccess, TpmDecryptor, TpmError};
 
 use super::{user_data_for, AzureCvmConfig};
 use crate::{AzureError, HclReport};
@@ -39,14 +44,16 @@ struct Gathered {
     decryptor: TpmDecryptor,
 }
 
+/// The TPM operation of one evidence request, on the context
+/// [`TpmAccess::run`] opened (under the vTPM lock).
 fn gather(
-    tcti: Option<&str>,
+    tpm: &mut Tpm,
+    access: &TpmAccess,
     user_data: &[u8; HCL_USER_DATA_SIZE],
     nonce: &[u8],
     pcrs: &[u32],
     saved: Option<SavedKey>,
 ) -> Result<Gathered, TpmError> {
-    let mut tpm = Tpm::open(tcti)?;
     tpm.nv_write(HCL_USER_DATA_NV_INDEX, user_data)?;
     let hcl = tpm.nv_read(HCL_REPORT_NV_INDEX)?;
     let (ak_pub, _) = tpm.read_public(AK_PERSISTENT_HANDLE)?;
@@ -65,7 +72,8 @@ fn gather(
     };
     let certified = tpm.certify(&key, AK_PERSISTENT_HANDLE, nonce);
     let saved = tpm.save_ephemeral_key(&key).ok();
-    let decryptor = TpmDecryptor::from_parts(tcti, key.key.clone(), key.public.clone(), saved);
+    let decryptor =
+        TpmDecryptor::from_parts_with(access, key.key.clone(), key.public.clone(), saved);
     tpm.flush_ephemeral_key(key);
     Ok(Gathered {
         hcl,
@@ -94,7 +102,9 @@ impl Vtpm {
     /// SHA-512(nonce ‖ runtime data)), reads the HCL report, quotes the
     /// configured PCRs and certifies the ephemeral key — over the nonce when
     /// `config.nonce_in_quote`. Code 8 for a nonce over 64 bytes; TPM
-    /// failures keep their codes (12, 13).
+    /// failures keep their codes (12, 13; 13 also for a TPM command that
+    /// timed out, a TPM that stayed out of slots, a vTPM lock held too
+    /// long).
     pub(crate) async fn gather(
         &self,
         config: &AzureCvmConfig,
@@ -117,14 +127,12 @@ impl Vtpm {
         } else {
             Vec::new()
         };
-        let (tcti, pcrs, quoted) = (
-            config.tcti.clone(),
-            config.quote_pcrs.clone(),
-            nonce.clone(),
-        );
+        let access = config.tpm_access()?;
+        let (pcrs, quoted) = (config.quote_pcrs.clone(), nonce.clone());
         let saved = self.shared_decryptor().and_then(|d| d.saved_key());
         let g = tokio::task::spawn_blocking(move || {
-            gather(tcti.as_deref(), &user_data, &quoted, &pcrs, saved)
+            let worker_access = access.clone();
+            access.run(move |tpm| gather(tpm, &worker_access, &user_data, &quoted, &pcrs, saved))
         })
         .await
         .map_err(|e| Error::with_source(ErrorCode::TpmInternalFailure, "TPM task failed", e))??;
@@ -150,11 +158,11 @@ impl Vtpm {
 
     /// The ephemeral key's decryptor: the one the last evidence certified,
     /// else the key made now (the same key within one boot).
-    pub(crate) fn decryptor(&self, tcti: Option<&str>) -> Result<Arc<dyn Decryptor>> {
+    pub(crate) fn decryptor(&self, config: &AzureCvmConfig) -> Result<Arc<dyn Decryptor>> {
         if let Some(d) = self.shared_decryptor() {
             return Ok(d);
         }
-        let made = Arc::new(TpmDecryptor::open(tcti)?);
+        let made = Arc::new(TpmDecryptor::open_with(&config.tpm_access()?)?);
         let mut slot = self
             .decryptor
             .lock()

@@ -15,9 +15,23 @@ pub struct AttestArgs {
     /// detect` lists them: azure-snp, snp, mock, …).
     #[arg(long, default_value = "auto")]
     pub tee: String,
-    /// The verifier: `local` (embedded) or `maa=URL`.
+    /// The verifier: `local` (embedded), `maa=URL` or `ita=URL` (Intel
+    /// Trust Authority's API, e.g. https://api.trustauthority.intel.com).
     #[arg(long, default_value = "local")]
     pub verifier: String,
+    /// `ita=URL`: the token-signing JWKS URL (default: Intel's portal
+    /// `/certs` for Intel's hosts, else the API's origin `/certs`).
+    #[arg(long, value_name = "URL")]
+    pub ita_jwks: Option<String>,
+    /// `ita=URL`: the API key file (default: $TEE_ATTEST_ITA_API_KEY).
+    #[arg(long, value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+    /// `ita=URL`: a policy the token must match (repeatable).
+    #[arg(long = "policy-id", value_name = "ID")]
+    pub policy_ids: Vec<String>,
+    /// `ita=URL`: the root the JWKS keys' `x5c` chains must end in.
+    #[arg(long, value_name = "FILE")]
+    pub ita_root: Option<PathBuf>,
     /// The client payload, a JSON object of strings, e.g. '{"Nonce":"123"}'.
     #[arg(long, default_value = "")]
     pub payload: String,
@@ -38,6 +52,16 @@ pub struct AttestArgs {
     /// The vTPM's TCTI (default: $TEE_ATTEST_TCTI, then /dev/tpmrm0).
     #[arg(long)]
     pub tcti: Option<String>,
+    /// The lock file serializing the processes that share the vTPM
+    /// (default: $TEE_ATTEST_VTPM_LOCK, then /run/tee-attest/vtpm.lock or a
+    /// writable fallback; docs/RELIABILITY.md).
+    #[arg(long)]
+    pub vtpm_lock: Option<PathBuf>,
+    /// How long one TPM command, and the wait for the vTPM lock, may take:
+    /// seconds (30, 0.5) or 500ms, 2s (default: $TEE_ATTEST_TPM_TIMEOUT,
+    /// then 30 s). Past it the command fails with code 13.
+    #[arg(long, value_parser = tpm_timeout)]
+    pub tpm_timeout: Option<std::time::Duration>,
     /// The configfs-tsm report directory (default: $TEE_ATTEST_TSM_ROOT,
     /// then /sys/kernel/config/tsm/report).
     #[arg(long)]
@@ -63,6 +87,10 @@ impl AttestArgs {
         opts.issuer = self.issuer.clone();
         opts.policy = policy;
         opts.trust_mock = self.trust_mock || tee_attest::verifiers::trust_mock_env();
+        opts.ita.api_key_file = self.api_key_file.clone();
+        opts.ita.jwks_url = self.ita_jwks.clone();
+        opts.ita.policy_ids = self.policy_ids.clone();
+        opts.ita.root = self.ita_root.clone();
         Ok(opts)
     }
 
@@ -71,8 +99,15 @@ impl AttestArgs {
         let mut cfg = ProviderConfig::default();
         cfg.tcti = self.tcti.clone();
         cfg.tsm_root = self.tsm_root.clone();
+        cfg.vtpm_lock = self.vtpm_lock.clone();
+        cfg.tpm_timeout = self.tpm_timeout;
         cfg
     }
+}
+
+/// `--tpm-timeout`: seconds, or a duration with `ms` or `s`.
+pub fn tpm_timeout(text: &str) -> std::result::Result<std::time::Duration, String> {
+    tee_attest_tpm::parse_timeout(text).map_err(|e| e.to_string())
 }
 
 /// Run `attest`.

@@ -63,6 +63,14 @@ pub struct DecryptArgs {
     /// The vTPM's TCTI (default: `$TEE_ATTEST_TCTI`, else `/dev/tpmrm0`).
     #[arg(long)]
     pub tcti: Option<String>,
+    /// The vTPM lock file (default: `$TEE_ATTEST_VTPM_LOCK`, else
+    /// `/run/tee-attest/vtpm.lock` or a writable fallback).
+    #[arg(long)]
+    pub vtpm_lock: Option<PathBuf>,
+    /// How long one TPM command, and the wait for the vTPM lock, may take
+    /// (default: `$TEE_ATTEST_TPM_TIMEOUT`, else 30 s); code 13 past it.
+    #[arg(long, value_parser = super::attest::tpm_timeout)]
+    pub tpm_timeout: Option<std::time::Duration>,
 }
 
 fn meta_path(path: &Path) -> PathBuf {
@@ -161,6 +169,8 @@ pub fn run_decrypt(args: DecryptArgs) -> Result<()> {
     };
     let mut cfg = tee_attest::ProviderConfig::default();
     cfg.tcti = args.tcti.clone();
+    cfg.vtpm_lock = args.vtpm_lock.clone();
+    cfg.tpm_timeout = args.tpm_timeout;
     let decryptor = tee_attest::provider(&args.tee, &cfg)?.decryptor()?;
     let decryptor = decryptor.as_ref();
     let rt = runtime()?;

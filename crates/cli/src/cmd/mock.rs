@@ -4,7 +4,7 @@
 //!
 //! | `--tee` | what | for `attest --tee` | exported |
 //! |---|---|---|---|
-//! | `mock` (default) | a mock Azure SEV-SNP CVM: swtpm, the mock HCL, the mock IMDS (THIM) | `azure-snp` | `TEE_ATTEST_TCTI`, `TEE_ATTEST_IMDS_URL`, `TEE_ATTEST_EVENT_LOG` |
+//! | `mock` (default) | a mock Azure SEV-SNP CVM: swtpm, the mock HCL, the mock IMDS (THIM) | `azure-snp` | `TEE_ATTEST_TCTI`, `TEE_ATTEST_VTPM_LOCK`, `TEE_ATTEST_IMDS_URL`, `TEE_ATTEST_EVENT_LOG` |
 //! | `azure-tdx` | a mock Azure TDX CVM: swtpm, the mock HCL writing TDX HCL reports, the mock IMDS (`/acc/tdquote`) | `azure-tdx` | the same, and `TEE_ATTEST_TEE=azure-tdx` |
 //! | `snp` | a mock bare-metal SEV-SNP guest: configfs-tsm emulated with FUSE, a fresh mock-VCEK-signed report for every `inblob` | `snp` | `TEE_ATTEST_TSM_ROOT`, `TEE_ATTEST_TEE=snp` |
 //! | `tdx` | a mock bare-metal TDX guest: configfs-tsm emulated with FUSE, a fresh TD quote of the mock Intel platform for every `inblob`, and its CC event log (ACPI CCEL) | `tdx` | `TEE_ATTEST_TSM_ROOT`, `TEE_ATTEST_CCEL_ROOT`, `TEE_ATTEST_TEE=tdx` |
@@ -68,6 +68,19 @@ fn io(what: String) -> impl FnOnce(std::io::Error) -> Error {
     move |e| Error::with_source(ErrorCode::InitializationFailed, what, e)
 }
 
+/// Creates `dir` and its missing parents (the data directory, by default)
+/// with mode 0700.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        b.mode(0o700);
+    }
+    b.create(dir)
+}
+
 fn alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
@@ -86,11 +99,14 @@ fn read_pid(dir: &Path) -> Option<u32> {
     state_file(&dir.join("pid"))?.trim().parse().ok()
 }
 
-/// The `export` lines for a running mock Azure CVM (SEV-SNP or TDX).
+/// The `export` lines for a running mock Azure CVM (SEV-SNP or TDX): its
+/// vTPM's TCTI and lock file (which serializes the processes sharing it),
+/// its IMDS, its event log.
 pub fn env_lines(cvm: &MockAzureCvm) -> String {
     format!(
-        "export TEE_ATTEST_TCTI='{}'\nexport TEE_ATTEST_IMDS_URL='{}'\nexport TEE_ATTEST_EVENT_LOG='{}'\nexport TEE_ATTEST_TRUST_MOCK=1\n",
+        "export TEE_ATTEST_TCTI='{}'\nexport TEE_ATTEST_VTPM_LOCK='{}'\nexport TEE_ATTEST_IMDS_URL='{}'\nexport TEE_ATTEST_EVENT_LOG='{}'\nexport TEE_ATTEST_TRUST_MOCK=1\n",
         cvm.tcti(),
+        cvm.vtpm_lock_path().display(),
         cvm.imds_url(),
         cvm.event_log_path().display()
     )
@@ -135,7 +151,7 @@ fn up(tee: &str, dir: PathBuf) -> Result<()> {
         print!("{env}");
         return Ok(());
     }
-    std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+    create_private_dir(&dir).map_err(io(format!("creating {}", dir.display())))?;
     for f in ["env", "pid"] {
         let _ = std::fs::remove_file(dir.join(f));
     }

@@ -15,7 +15,7 @@ use tee_attest_maa::{HttpConfig, Jwks, TokenValidator, ValidationProfile};
 use tee_attest_verifier::audit::AuditConfig;
 use tee_attest_verifier::service::limits::CLIENT_PAYLOAD_KEYS_CEILING;
 use tee_attest_verifier::service::{
-    api, serve_app_tls_with, serve_app_with, AdminConfig, Limits, ServiceState,
+    api, serve_observed, serve_observed_tls, AdminConfig, Cidr, Limits, OpsConfig, ServiceState,
 };
 use tee_attest_verifier::TokenSigner;
 
@@ -98,6 +98,84 @@ pub struct ServeArgs {
     /// What a client can make the service spend (docs/SECURITY.md, "Limits").
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// Logs, client addresses, metrics (docs/DEPLOYMENT.md).
+    #[command(flatten)]
+    pub ops: OpsArgs,
+}
+
+/// How the log is written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line (fields flattened; the request's span, with
+    /// its `request_id`, in `span` and `spans`).
+    Json,
+}
+
+/// The `serve` flags for operating it: logs, proxies, metrics.
+#[derive(Args, Debug)]
+pub struct OpsArgs {
+    /// The log's format on standard error.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Which log lines to write: a level (`error`, `warn`, `info`, `debug`,
+    /// `trace`) or per-target directives (`info,tee_attest_verifier=debug`).
+    #[arg(long, default_value = "info", value_name = "FILTER")]
+    pub log_level: String,
+    /// A reverse proxy or load balancer (address or CIDR network) whose
+    /// X-Forwarded-For is believed for the client's address. Repeatable;
+    /// none by default: the client is the socket peer.
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    pub trusted_proxies: Vec<Cidr>,
+    /// Clients (address or CIDR network) that may read GET /metrics.
+    /// Repeatable; default: loopback only (127.0.0.0/8, ::1).
+    #[arg(long = "metrics-allow", value_name = "CIDR")]
+    pub metrics_allow: Vec<Cidr>,
+}
+
+impl OpsArgs {
+    /// The service's operations configuration these flags ask for.
+    pub fn config(&self) -> OpsConfig {
+        let mut c = OpsConfig::default().with_trusted_proxies(self.trusted_proxies.clone());
+        if !self.metrics_allow.is_empty() {
+            c = c.with_metrics_allow(self.metrics_allow.clone());
+        }
+        c
+    }
+
+    /// Install the log subscriber (standard error). Code 8 for a filter
+    /// that does not parse.
+    pub fn init_logging(&self) -> Result<()> {
+        use std::io::IsTerminal as _;
+        let filter = tracing_subscriber::EnvFilter::try_new(&self.log_level).map_err(|e| {
+            Error::new(
+                ErrorCode::InvalidInputParameter,
+                format!("--log-level {:?}: {e}", self.log_level),
+            )
+        })?;
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr);
+        let installed = match self.log_format {
+            LogFormat::Text => builder
+                .with_ansi(std::io::stderr().is_terminal())
+                .try_init(),
+            LogFormat::Json => builder
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(true)
+                .try_init(),
+        };
+        installed.map_err(|e| {
+            Error::new(
+                ErrorCode::InitializationFailed,
+                format!("installing the log subscriber: {e}"),
+            )
+        })
+    }
 }
 
 /// The `serve` flags that bound what a client can make the service spend;
@@ -247,6 +325,7 @@ fn admin_config(args: &ServeArgs) -> Result<AdminConfig> {
 
 /// Run `serve` until SIGINT or SIGTERM.
 pub fn run(args: ServeArgs) -> Result<()> {
+    args.ops.init_logging()?;
     let tls = args.tls_cert.as_ref().zip(args.tls_key.as_ref());
     if tls.is_none() && !args.addr.ip().is_loopback() {
         return Err(Error::new(
@@ -272,16 +351,22 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let verifier = tee_attest::verifiers::local_verifier(&opts)?;
     let admin = admin_config(&args)?;
     let limits = args.limits.limits();
-    let state = ServiceState::with_limits(verifier.clone(), &dir, admin, limits.clone())?;
+    let state = ServiceState::with_ops(
+        verifier.clone(),
+        &dir,
+        admin,
+        limits.clone(),
+        args.ops.config(),
+    )?;
     if args.insecure_admin {
-        eprintln!(
-            "tee-attest serve: WARNING: --insecure-admin: anyone who reaches {} can change the \
-             attestation policy (development only)",
+        tracing::warn!(
+            "--insecure-admin: anyone who reaches {} can change the attestation policy \
+             (development only)",
             args.addr
         );
     }
     if state.isolated()? {
-        eprintln!("tee-attest serve: isolated mode: policies must be signed by a policy-management certificate");
+        tracing::info!("isolated mode: policies must be signed by a policy-management certificate");
     }
     if let Some(p) = &args.policy {
         let text = common::read_text(
@@ -302,17 +387,42 @@ pub fn run(args: ServeArgs) -> Result<()> {
         verifier.signer().pkcs8(),
         verifier.signer().cert_der().to_vec(),
     )?;
-    let release = ReleaseState::new(store, validator, signer, &issuer);
+    let probe = store.clone();
+    state.add_readiness_check(
+        "key-store",
+        Arc::new(move || {
+            probe
+                .audit_log(1)
+                .map(|_| ())
+                .map_err(|e| format!("the key store does not answer: {e}"))
+        }),
+    );
+    let release =
+        ReleaseState::with_metrics(store, validator, signer, &issuer, state.metrics().clone());
+    let ops = state.ops().clone();
     // One application, one OpenAPI document (`GET /openapi.json`): the
     // verifier's routes and the key release's, each from its handlers.
     let app = api(state).merge(release_api(release)).into_app();
     let rt = common::runtime()?;
-    eprintln!("tee-attest serve: {issuer} (data {})", dir.display());
+    tracing::info!(
+        issuer = %issuer,
+        data_dir = %dir.display(),
+        trusted_proxies = ?args.ops.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "tee-attest serve: serving"
+    );
     rt.block_on(async move {
         match tls {
             Some((cert, key)) => {
-                serve_app_tls_with(args.addr, app, cert, key, limits, common::shutdown_signal())
-                    .await
+                serve_observed_tls(
+                    args.addr,
+                    app,
+                    cert,
+                    key,
+                    limits,
+                    ops,
+                    common::shutdown_signal(),
+                )
+                .await
             }
             None => {
                 let listener = tokio::net::TcpListener::bind(args.addr)
@@ -324,7 +434,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
                             e,
                         )
                     })?;
-                serve_app_with(listener, app, limits, common::shutdown_signal()).await
+                serve_observed(listener, app, limits, ops, common::shutdown_signal()).await
             }
         }
     })

@@ -1,14 +1,15 @@
-//! The vTPM's ephemeral key as a [`Decryptor`]: each call opens the TPM,
-//! loads the key from the context saved when the decryptor was opened (or,
-//! if that no longer loads, re-creates it: the same key within one boot
-//! while PCRs 0–7 hold), and decrypts under its PCR policy. Works from any
-//! process of the CVM.
+//! The vTPM's ephemeral key as a [`Decryptor`]: each call runs one TPM
+//! operation ([`TpmAccess::run`]: the vTPM lock, a fresh context, a
+//! time-out on every command), which loads the key from the context saved
+//! when the decryptor was opened (or, if that no longer loads, re-creates
+//! it: the same key within one boot while PCRs 0–7 hold), decrypts under
+//! its PCR policy, and flushes it. Works from any process of the CVM.
 
 use async_trait::async_trait;
 use tee_attest_core::{Decryptor, Error, ErrorCode, Result, RsaDecryptScheme};
 use zeroize::Zeroizing;
 
-use super::Tpm;
+use super::{Tpm, TpmAccess};
 use crate::verify::RsaPublic;
 use crate::TpmError;
 
@@ -20,7 +21,7 @@ pub type SavedKey = (tss_esapi::utils::TpmsContext, Vec<u8>, RsaPublic);
 /// Decrypts with the ephemeral key inside the TPM.
 #[derive(Debug)]
 pub struct TpmDecryptor {
-    tcti: Option<String>,
+    access: TpmAccess,
     public: RsaPublic,
     public_area: Vec<u8>,
     /// The key's saved context: loading it costs far less than re-creating
@@ -29,17 +30,25 @@ pub struct TpmDecryptor {
 }
 
 impl TpmDecryptor {
-    /// Open the TPM (`tcti`, else [`Tpm::open`]'s defaults) and learn the
-    /// ephemeral key's public part.
+    /// Open the TPM (`tcti`, else [`Tpm::open`]'s defaults; the lock and
+    /// time-out from the environment, see [`TpmAccess::resolve`]) and learn
+    /// the ephemeral key's public part.
     pub fn open(tcti: Option<&str>) -> Result<Self, TpmError> {
-        let mut tpm = Tpm::open(tcti)?;
-        let key = tpm.ephemeral_key()?;
-        let public = key.key.clone();
-        let public_area = key.public.clone();
-        let saved = tpm.save_ephemeral_key(&key).ok();
-        tpm.flush_ephemeral_key(key);
+        Self::open_with(&TpmAccess::resolve(tcti, None, None)?)
+    }
+
+    /// [`TpmDecryptor::open`] through `access`.
+    pub fn open_with(access: &TpmAccess) -> Result<Self, TpmError> {
+        let (public, public_area, saved) = access.run(|tpm| {
+            let key = tpm.ephemeral_key()?;
+            let public = key.key.clone();
+            let public_area = key.public.clone();
+            let saved = tpm.save_ephemeral_key(&key).ok();
+            tpm.flush_ephemeral_key(key);
+            Ok((public, public_area, saved))
+        })?;
         Ok(Self {
-            tcti: tcti.map(str::to_string),
+            access: access.clone(),
             public,
             public_area,
             saved: std::sync::Mutex::new(saved),
@@ -50,15 +59,27 @@ impl TpmDecryptor {
     /// (`TPM2B_PUBLIC`), and its saved context (see
     /// [`Tpm::save_ephemeral_key`]) when there is one. An evidence provider
     /// hands over the very key it certified, so that nothing creates a
-    /// second one.
+    /// second one. The lock and time-out come from the environment; see
+    /// [`TpmDecryptor::from_parts_with`].
     pub fn from_parts(
         tcti: Option<&str>,
         public: RsaPublic,
         public_area: Vec<u8>,
         saved: Option<tss_esapi::utils::TpmsContext>,
     ) -> Self {
+        let access = TpmAccess::resolve(tcti, None, None).unwrap_or_else(|_| TpmAccess::new(tcti));
+        Self::from_parts_with(&access, public, public_area, saved)
+    }
+
+    /// [`TpmDecryptor::from_parts`] through `access`.
+    pub fn from_parts_with(
+        access: &TpmAccess,
+        public: RsaPublic,
+        public_area: Vec<u8>,
+        saved: Option<tss_esapi::utils::TpmsContext>,
+    ) -> Self {
         Self {
-            tcti: tcti.map(str::to_string),
+            access: access.clone(),
             public,
             public_area,
             saved: std::sync::Mutex::new(saved),
@@ -76,6 +97,11 @@ impl TpmDecryptor {
     pub fn public(&self) -> &RsaPublic {
         &self.public
     }
+
+    /// How it reaches the TPM.
+    pub fn access(&self) -> &TpmAccess {
+        &self.access
+    }
 }
 
 #[async_trait]
@@ -89,30 +115,31 @@ impl Decryptor for TpmDecryptor {
         scheme: RsaDecryptScheme,
         ciphertext: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>> {
-        let tcti = self.tcti.clone();
+        let access = self.access.clone();
         let expected = self.public.clone();
         let public_area = self.public_area.clone();
         let saved = self.saved.lock().ok().and_then(|s| s.clone());
         let ciphertext = ciphertext.to_vec();
-        let task = tokio::task::spawn_blocking(move || -> Result<Zeroizing<Vec<u8>>, TpmError> {
-            let mut tpm = Tpm::open(tcti.as_deref())?;
-            let loaded = saved.and_then(|ctx| {
-                tpm.load_ephemeral_key(ctx, public_area, expected.clone())
-                    .ok()
-            });
-            let key = match loaded {
-                Some(k) => k,
-                None => tpm.ephemeral_key()?,
-            };
-            if key.key != expected {
-                tpm.flush_ephemeral_key(key);
-                return Err(TpmError::Decrypt {
-                    source: "the ephemeral key is gone: PCRs 0-7 changed or the TPM was reset since attestation".into(),
+        let task = tokio::task::spawn_blocking(move || {
+            access.run(move |tpm: &mut Tpm| {
+                let loaded = saved.and_then(|ctx| {
+                    tpm.load_ephemeral_key(ctx, public_area, expected.clone())
+                        .ok()
                 });
-            }
-            let out = tpm.decrypt(&key, scheme, &ciphertext);
-            tpm.flush_ephemeral_key(key);
-            out
+                let key = match loaded {
+                    Some(k) => k,
+                    None => tpm.ephemeral_key()?,
+                };
+                if key.key != expected {
+                    tpm.flush_ephemeral_key(key);
+                    return Err(TpmError::Decrypt {
+                        source: "the ephemeral key is gone: PCRs 0-7 changed or the TPM was reset since attestation".into(),
+                    });
+                }
+                let out = tpm.decrypt(&key, scheme, &ciphertext);
+                tpm.flush_ephemeral_key(key);
+                out
+            })
         });
         match task.await {
             Ok(r) => r.map_err(Error::from),

@@ -1,13 +1,20 @@
 //! A TPM reached through `tss-esapi` and the system's TSS2 libraries.
 //!
 //! [`Tpm`] is synchronous and not `Send` (the ESAPI context holds raw
-//! pointers): async callers open one per blocking task
-//! (`tokio::task::spawn_blocking`), which costs one TCTI connection.
+//! pointers). Processes sharing a TPM go through [`TpmAccess::run`]: the
+//! cross-process vTPM lock, a fresh context on a worker thread, a time-out
+//! on every command ([`access`]). Every command a [`Tpm`] sends is retried
+//! when the TPM is out of resources ([`RetryPolicy`]), and the objects and
+//! sessions it loads are flushed when it is dropped, whatever happened.
 
+pub mod access;
 mod decryptor;
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Instant;
 
+pub use access::{RetryPolicy, TpmAccess};
 pub use decryptor::{SavedKey, TpmDecryptor};
 
 use tss_esapi::{
@@ -33,6 +40,8 @@ use tss_esapi::{
     traits::Marshall,
     Context,
 };
+
+use access::{jitter, retryable, Watch};
 use zeroize::Zeroizing;
 
 use crate::handles::EPHEMERAL_KEY_POLICY_PCRS;
@@ -79,10 +88,29 @@ pub struct EphemeralKey {
 }
 
 /// An open TPM.
+///
+/// Every command is sent through one wrapper that retries it when the TPM
+/// is out of resources (see [`RetryPolicy`]) and, under [`TpmAccess::run`],
+/// tells the waiting thread which command is in flight. Transient objects
+/// and sessions it creates or loads are flushed when it is dropped, unless
+/// flushed before ([`Tpm::flush_ephemeral_key`]): no error path leaks a TPM
+/// slot.
 pub struct Tpm {
     ctx: Context,
     tcti: String,
     nv_buffer_max: Option<usize>,
+    retry: RetryPolicy,
+    watch: Option<Arc<Watch>>,
+    /// Transient objects and sessions to flush when dropped.
+    loaded: Vec<ObjectHandle>,
+}
+
+impl Drop for Tpm {
+    fn drop(&mut self) {
+        for handle in self.loaded.clone() {
+            self.flush(handle);
+        }
+    }
 }
 
 impl std::fmt::Debug for Tpm {
@@ -157,19 +185,42 @@ fn tss_scheme(scheme: RsaDecryptScheme) -> RsaDecryptionScheme {
 impl Tpm {
     /// Open the TPM named by `tcti`, else by `$TEE_ATTEST_TCTI`, else
     /// `device:/dev/tpmrm0`, falling back to `device:/dev/tpm0`. Code 12 if
-    /// none can be opened.
+    /// none can be opened. No lock is taken and no time-out applies: for
+    /// that, [`TpmAccess::run`].
     pub fn open(tcti: Option<&str>) -> Result<Self, TpmError> {
+        Self::open_watched(tcti, RetryPolicy::default(), None)
+    }
+
+    /// [`Tpm::open`], reporting each command to `watch`.
+    pub(crate) fn open_watched(
+        tcti: Option<&str>,
+        retry: RetryPolicy,
+        watch: Option<Arc<Watch>>,
+    ) -> Result<Self, TpmError> {
+        let open = |t: &str| -> Result<Self, TpmError> {
+            if let Some(w) = &watch {
+                w.begin("TCTI initialization (opening the connection)");
+            }
+            let r = Self::open_tcti(t);
+            if let Some(w) = &watch {
+                w.end();
+            }
+            let mut tpm = r?;
+            tpm.retry = retry;
+            tpm.watch = watch.clone();
+            Ok(tpm)
+        };
         if let Some(t) = tcti {
-            return Self::open_tcti(t);
+            return open(t);
         }
         if let Ok(t) = std::env::var(TCTI_ENV) {
             if !t.is_empty() {
-                return Self::open_tcti(&t);
+                return open(&t);
             }
         }
         let mut last = None;
         for dev in DEFAULT_DEVICES {
-            match Self::open_tcti(&format!("device:{dev}")) {
+            match open(&format!("device:{dev}")) {
                 Ok(tpm) => return Ok(tpm),
                 Err(e) => last = Some(e),
             }
@@ -198,7 +249,99 @@ impl Tpm {
             ctx,
             tcti: tcti.to_string(),
             nv_buffer_max: None,
+            retry: RetryPolicy::default(),
+            watch: None,
+            loaded: Vec::new(),
         })
+    }
+
+    /// The same TPM with other retries of commands refused for want of
+    /// resources.
+    #[must_use]
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sends one command (`f` on the context): refused for want of TPM
+    /// resources, it is sent again after a jittered backoff, at most
+    /// `retry.max_tries` times ([`TpmError::Busy`] after that); any other
+    /// failure is [`TpmError::Command`] naming `command`. Under
+    /// [`TpmAccess::run`], each try is reported to the waiting thread, and
+    /// nothing is sent once it gave up.
+    fn cmd<T>(
+        &mut self,
+        command: &'static str,
+        mut f: impl FnMut(&mut Context) -> tss_esapi::Result<T>,
+    ) -> Result<T, TpmError> {
+        let started = Instant::now();
+        let mut delay = self.retry.first_delay;
+        let mut tries = 0u32;
+        loop {
+            if let Some(w) = &self.watch {
+                if w.cancelled() {
+                    return Err(TpmError::Timeout {
+                        command,
+                        after: started.elapsed(),
+                    });
+                }
+                w.begin(command);
+            }
+            tries += 1;
+            let result = f(&mut self.ctx);
+            if let Some(w) = &self.watch {
+                w.end();
+            }
+            let e = match result {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            match retryable(&e) {
+                Some((rc, name, what)) if tries >= self.retry.max_tries => {
+                    return Err(TpmError::Busy {
+                        command,
+                        rc,
+                        name,
+                        what,
+                        tries,
+                        waited: started.elapsed(),
+                    })
+                }
+                Some((rc, name, _)) => {
+                    tracing::debug!(command, rc, name, tries, "TPM busy; retrying");
+                    std::thread::sleep(jitter(delay));
+                    delay = (delay * 2).min(self.retry.max_delay);
+                }
+                None => {
+                    return Err(TpmError::Command {
+                        command,
+                        source: Box::new(e),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Remembers a transient object or session to flush on drop.
+    fn track(&mut self, handle: ObjectHandle) {
+        self.loaded.push(handle);
+    }
+
+    /// Flushes a transient object or session now (and forgets it). Sent
+    /// even after the waiting thread gave up (it frees a TPM slot), once,
+    /// reported to the watch like any command.
+    fn flush(&mut self, handle: ObjectHandle) {
+        if let Some(w) = &self.watch {
+            w.begin("TPM2_FlushContext");
+        }
+        let result = self.ctx.flush_context(handle);
+        if let Some(w) = &self.watch {
+            w.end();
+        }
+        self.loaded.retain(|h| *h != handle);
+        if let Err(e) = result {
+            tracing::debug!("flushing a TPM handle failed: {e}");
+        }
     }
 
     /// The TCTI this TPM was opened with.
@@ -212,9 +355,9 @@ impl Tpm {
             return Ok(n);
         }
         let n = self
-            .ctx
-            .get_tpm_property(PropertyTag::NvBufferMax)
-            .map_err(command("TPM2_GetCapability"))?
+            .cmd("TPM2_GetCapability", |ctx| {
+                ctx.get_tpm_property(PropertyTag::NvBufferMax)
+            })?
             .map(|n| n as usize)
             .unwrap_or(MaxNvBuffer::MAX_SIZE)
             .clamp(1, MaxNvBuffer::MAX_SIZE);
@@ -224,16 +367,21 @@ impl Tpm {
 
     fn nv_handle(&mut self, index: u32) -> Result<(NvIndexHandle, usize), TpmError> {
         let tpm_handle = NvIndexTpmHandle::new(index).map_err(wrap)?;
-        let handle = self
-            .ctx
-            .execute_without_session(|ctx| ctx.tr_from_tpm_public(TpmHandle::NvIndex(tpm_handle)))
-            .map_err(command("TPM2_NV_ReadPublic"))?;
+        let handle = self.cmd("TPM2_NV_ReadPublic", |ctx| {
+            ctx.execute_without_session(|ctx| {
+                ctx.tr_from_tpm_public(TpmHandle::NvIndex(tpm_handle))
+            })
+        })?;
         let nv: NvIndexHandle = handle.into();
-        let (public, _) = self
-            .ctx
-            .execute_without_session(|ctx| ctx.nv_read_public(nv))
-            .map_err(command("TPM2_NV_ReadPublic"))?;
-        Ok((nv, public.data_size()))
+        match self.cmd("TPM2_NV_ReadPublic", |ctx| {
+            ctx.execute_without_session(|ctx| ctx.nv_read_public(nv))
+        }) {
+            Ok((public, _)) => Ok((nv, public.data_size())),
+            Err(e) => {
+                self.close(nv.into());
+                Err(e)
+            }
+        }
     }
 
     fn close(&mut self, handle: ObjectHandle) {
@@ -268,12 +416,11 @@ impl Tpm {
                     u16::try_from(out.len())
                         .map_err(|_| TpmError::InvalidInput("NV offset too large".into()))?,
                 );
-                let data = self
-                    .ctx
-                    .execute_with_session(Some(AuthSession::Password), |ctx| {
+                let data = self.cmd("TPM2_NV_Read", |ctx| {
+                    ctx.execute_with_session(Some(AuthSession::Password), |ctx| {
                         ctx.nv_read(NvAuth::Owner, nv, n16, off16)
                     })
-                    .map_err(command("TPM2_NV_Read"))?;
+                })?;
                 out.extend_from_slice(&data);
             }
             Ok(())
@@ -298,11 +445,11 @@ impl Tpm {
             let buf = MaxNvBuffer::try_from(part.to_vec()).map_err(wrap)?;
             let offset = u16::try_from(i * chunk)
                 .map_err(|_| TpmError::InvalidInput("NV offset too large".into()))?;
-            self.ctx
-                .execute_with_session(Some(AuthSession::Password), |ctx| {
-                    ctx.nv_write(NvAuth::Owner, nv, buf, offset)
+            self.cmd("TPM2_NV_Write", |ctx| {
+                ctx.execute_with_session(Some(AuthSession::Password), |ctx| {
+                    ctx.nv_write(NvAuth::Owner, nv, buf.clone(), offset)
                 })
-                .map_err(command("TPM2_NV_Write"))
+            })
         });
         self.close(nv.into());
         result
@@ -327,32 +474,29 @@ impl Tpm {
             .with_data_area_size(size)
             .build()
             .map_err(wrap)?;
-        let handle = self
-            .ctx
-            .execute_with_session(Some(AuthSession::Password), |ctx| {
-                ctx.nv_define_space(Provision::Owner, None, public)
+        let handle = self.cmd("TPM2_NV_DefineSpace", |ctx| {
+            ctx.execute_with_session(Some(AuthSession::Password), |ctx| {
+                ctx.nv_define_space(Provision::Owner, None, public.clone())
             })
-            .map_err(command("TPM2_NV_DefineSpace"))?;
+        })?;
         self.close(handle.into());
         Ok(())
     }
 
     fn persistent(&mut self, handle: u32) -> Result<KeyHandle, TpmError> {
         let tpm_handle = PersistentTpmHandle::new(handle).map_err(wrap)?;
-        let object = self
-            .ctx
-            .execute_without_session(|ctx| {
+        let object = self.cmd("TPM2_ReadPublic", |ctx| {
+            ctx.execute_without_session(|ctx| {
                 ctx.tr_from_tpm_public(TpmHandle::Persistent(tpm_handle))
             })
-            .map_err(command("TPM2_ReadPublic"))?;
+        })?;
         Ok(object.into())
     }
 
     fn public_of(&mut self, key: KeyHandle) -> Result<(Vec<u8>, RsaPublic), TpmError> {
-        let (public, _, _) = self
-            .ctx
-            .execute_without_session(|ctx| ctx.read_public(key))
-            .map_err(command("TPM2_ReadPublic"))?;
+        let (public, _, _) = self.cmd("TPM2_ReadPublic", |ctx| {
+            ctx.execute_without_session(|ctx| ctx.read_public(key))
+        })?;
         marshal_public(&public)
     }
 
@@ -385,18 +529,20 @@ impl Tpm {
             None,
         )?;
         let created = self.create_primary(Hierarchy::Endorsement, public)?;
-        let persistent = PersistentTpmHandle::new(handle).map_err(wrap)?;
-        let result = self
-            .ctx
-            .execute_with_session(Some(AuthSession::Password), |ctx| {
-                ctx.evict_control(
-                    Provision::Owner,
-                    created.key_handle.into(),
-                    Persistent::Persistent(persistent),
-                )
-            })
-            .map_err(command("TPM2_EvictControl"));
-        let _ = self.ctx.flush_context(created.key_handle.into());
+        let result = PersistentTpmHandle::new(handle)
+            .map_err(wrap)
+            .and_then(|persistent| {
+                self.cmd("TPM2_EvictControl", |ctx| {
+                    ctx.execute_with_session(Some(AuthSession::Password), |ctx| {
+                        ctx.evict_control(
+                            Provision::Owner,
+                            created.key_handle.into(),
+                            Persistent::Persistent(persistent),
+                        )
+                    })
+                })
+            });
+        self.flush(created.key_handle.into());
         let stored = result?;
         let (_, key) = marshal_public(&created.out_public)?;
         self.close(stored);
@@ -422,18 +568,23 @@ impl Tpm {
         sorted.dedup();
         let selection = sha256_selection(&sorted)?;
         let key = self.persistent(ak)?;
-        let result = self
-            .ctx
-            .execute_with_session(Some(AuthSession::Password), |ctx| {
-                ctx.quote(key, data, TssSignatureScheme::Null, selection.clone())
+        let result = self.cmd("TPM2_Quote", |ctx| {
+            ctx.execute_with_session(Some(AuthSession::Password), |ctx| {
+                ctx.quote(
+                    key,
+                    data.clone(),
+                    TssSignatureScheme::Null,
+                    selection.clone(),
+                )
             })
-            .map_err(command("TPM2_Quote"));
+        });
         self.close(key.into());
         let (attest, signature) = result?;
         let attest = attest.marshall().map_err(command("marshal TPMS_ATTEST"))?;
         let signature = raw_signature(signature, "TPM2_Quote")?;
-        let values = tss_esapi::abstraction::pcr::read_all(&mut self.ctx, selection)
-            .map_err(command("TPM2_PCR_Read"))?;
+        let values = self.cmd("TPM2_PCR_Read", |ctx| {
+            tss_esapi::abstraction::pcr::read_all(ctx, selection.clone())
+        })?;
         let bank = values
             .pcr_bank(HashingAlgorithm::Sha256)
             .ok_or_else(|| TpmError::check("tpm.pcr-read", "the TPM returned no SHA-256 bank"))?;
@@ -464,37 +615,40 @@ impl Tpm {
             HashingAlgorithm::Sha256,
             Digest::try_from(digest.to_vec()).map_err(wrap)?,
         );
-        self.ctx
-            .execute_with_session(Some(AuthSession::Password), |ctx| {
-                ctx.pcr_extend(handle, values)
+        self.cmd("TPM2_PCR_Extend", |ctx| {
+            ctx.execute_with_session(Some(AuthSession::Password), |ctx| {
+                ctx.pcr_extend(handle, values.clone())
             })
-            .map_err(command("TPM2_PCR_Extend"))
+        })
     }
 
     fn ephemeral_policy(&mut self, kind: SessionType) -> Result<(AuthSession, Digest), TpmError> {
         let session = self
-            .ctx
-            .start_auth_session(
-                None,
-                None,
-                None,
-                kind,
-                SymmetricDefinition::AES_128_CFB,
-                HashingAlgorithm::Sha256,
-            )
-            .map_err(command("TPM2_StartAuthSession"))?
+            .cmd("TPM2_StartAuthSession", |ctx| {
+                ctx.start_auth_session(
+                    None,
+                    None,
+                    None,
+                    kind,
+                    SymmetricDefinition::AES_128_CFB,
+                    HashingAlgorithm::Sha256,
+                )
+            })?
             .ok_or_else(|| TpmError::check("tpm.session", "no session handle returned"))?;
-        let policy = PolicySession::try_from(session).map_err(wrap)?;
-        let selection = sha256_selection(EPHEMERAL_KEY_POLICY_PCRS)?;
-        let digest = self
-            .ctx
-            .policy_pcr(policy, Digest::default(), selection)
-            .and_then(|()| self.ctx.policy_get_digest(policy))
-            .map_err(command("TPM2_PolicyPCR"));
+        self.track(session_object(session));
+        let digest = PolicySession::try_from(session)
+            .map_err(wrap)
+            .and_then(|policy| {
+                let selection = sha256_selection(EPHEMERAL_KEY_POLICY_PCRS)?;
+                self.cmd("TPM2_PolicyPCR", |ctx| {
+                    ctx.policy_pcr(policy, Digest::default(), selection.clone())
+                })?;
+                self.cmd("TPM2_PolicyGetDigest", |ctx| ctx.policy_get_digest(policy))
+            });
         match digest {
             Ok(d) => Ok((session, d)),
             Err(e) => {
-                let _ = self.ctx.flush_context(session_object(session));
+                self.flush(session_object(session));
                 Err(e)
             }
         }
@@ -508,7 +662,7 @@ impl Tpm {
     /// dropped or [`Tpm::flush_ephemeral_key`] is called.
     pub fn ephemeral_key(&mut self) -> Result<EphemeralKey, TpmError> {
         let (trial, policy_digest) = self.ephemeral_policy(SessionType::Trial)?;
-        let _ = self.ctx.flush_context(session_object(trial));
+        self.flush(session_object(trial));
         let attributes = ObjectAttributesBuilder::new()
             .with_fixed_tpm(true)
             .with_fixed_parent(true)
@@ -527,7 +681,13 @@ impl Tpm {
             Some(policy_digest),
         )?;
         let created = self.create_primary(Hierarchy::Null, public)?;
-        let (public, key) = marshal_public(&created.out_public)?;
+        let (public, key) = match marshal_public(&created.out_public) {
+            Ok(p) => p,
+            Err(e) => {
+                self.flush(created.key_handle.into());
+                return Err(e);
+            }
+        };
         Ok(EphemeralKey {
             handle: created.key_handle,
             public,
@@ -540,11 +700,13 @@ impl Tpm {
         hierarchy: Hierarchy,
         public: Public,
     ) -> Result<tss_esapi::structures::CreatePrimaryKeyResult, TpmError> {
-        self.ctx
-            .execute_with_session(Some(AuthSession::Password), |ctx| {
-                ctx.create_primary(hierarchy, public, None, None, None, None)
+        let created = self.cmd("TPM2_CreatePrimary", |ctx| {
+            ctx.execute_with_session(Some(AuthSession::Password), |ctx| {
+                ctx.create_primary(hierarchy, public.clone(), None, None, None, None)
             })
-            .map_err(command("TPM2_CreatePrimary"))
+        })?;
+        self.track(created.key_handle.into());
+        Ok(created)
     }
 
     /// Save the ephemeral key's context: a blob that [`Tpm::load_ephemeral_key`]
@@ -554,9 +716,9 @@ impl Tpm {
         &mut self,
         key: &EphemeralKey,
     ) -> Result<tss_esapi::utils::TpmsContext, TpmError> {
-        self.ctx
-            .context_save(key.handle.into())
-            .map_err(command("TPM2_ContextSave"))
+        self.cmd("TPM2_ContextSave", |ctx| {
+            ctx.context_save(key.handle.into())
+        })
     }
 
     /// Load an ephemeral key saved by [`Tpm::save_ephemeral_key`] (whose
@@ -567,10 +729,8 @@ impl Tpm {
         public: Vec<u8>,
         key: RsaPublic,
     ) -> Result<EphemeralKey, TpmError> {
-        let handle = self
-            .ctx
-            .context_load(saved)
-            .map_err(command("TPM2_ContextLoad"))?;
+        let handle = self.cmd("TPM2_ContextLoad", |ctx| ctx.context_load(saved.clone()))?;
+        self.track(handle);
         Ok(EphemeralKey {
             handle: handle.into(),
             public,
@@ -578,9 +738,10 @@ impl Tpm {
         })
     }
 
-    /// Unload the ephemeral key.
+    /// Unload the ephemeral key (else it is unloaded when this `Tpm` is
+    /// dropped).
     pub fn flush_ephemeral_key(&mut self, key: EphemeralKey) {
-        let _ = self.ctx.flush_context(key.handle.into());
+        self.flush(key.handle.into());
     }
 
     /// Certify `key` with the AK at persistent `ak` over `qualifying_data`.
@@ -597,17 +758,23 @@ impl Tpm {
             ))
         })?;
         let signer = self.persistent(ak)?;
-        let result = self
-            .ctx
-            .execute_with_sessions(
+        let result = self.cmd("TPM2_Certify", |ctx| {
+            ctx.execute_with_sessions(
                 (
                     Some(AuthSession::Password),
                     Some(AuthSession::Password),
                     None,
                 ),
-                |ctx| ctx.certify(key.handle.into(), signer, data, TssSignatureScheme::Null),
+                |ctx| {
+                    ctx.certify(
+                        key.handle.into(),
+                        signer,
+                        data.clone(),
+                        TssSignatureScheme::Null,
+                    )
+                },
             )
-            .map_err(command("TPM2_Certify"));
+        });
         self.close(signer.into());
         let (attest, signature) = result?;
         Ok(CertifiedKey {
@@ -618,15 +785,20 @@ impl Tpm {
     }
 
     /// Decrypt with the ephemeral key inside the TPM, under its PolicyPCR.
-    /// Any failure (wrong ciphertext, changed PCRs, TPM error) is code 26.
+    /// A failing command (wrong ciphertext, changed PCRs) is code 26; a TPM
+    /// that stays out of resources ([`TpmError::Busy`]) or stops answering
+    /// ([`TpmError::Timeout`]) keeps its code, 13.
     pub fn decrypt(
         &mut self,
         key: &EphemeralKey,
         scheme: RsaDecryptScheme,
         ciphertext: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, TpmError> {
-        let decrypt_err = |e: TpmError| TpmError::Decrypt {
-            source: Box::new(e),
+        let decrypt_err = |e: TpmError| match e {
+            TpmError::Command { .. } => TpmError::Decrypt {
+                source: Box::new(e),
+            },
+            other => other,
         };
         let cipher = PublicKeyRsa::try_from(ciphertext.to_vec()).map_err(|_| {
             TpmError::InvalidInput(format!(
@@ -638,14 +810,18 @@ impl Tpm {
             .ephemeral_policy(SessionType::Policy)
             .map_err(decrypt_err)?;
         let result = self
-            .ctx
-            .execute_with_session(Some(session), |ctx| {
-                ctx.rsa_decrypt(key.handle, cipher, tss_scheme(scheme), Data::default())
+            .cmd("TPM2_RSA_Decrypt", |ctx| {
+                ctx.execute_with_session(Some(session), |ctx| {
+                    ctx.rsa_decrypt(
+                        key.handle,
+                        cipher.clone(),
+                        tss_scheme(scheme),
+                        Data::default(),
+                    )
+                })
             })
-            .map_err(|e| TpmError::Decrypt {
-                source: Box::new(e),
-            });
-        let _ = self.ctx.flush_context(session_object(session));
+            .map_err(decrypt_err);
+        self.flush(session_object(session));
         result.map(|plain| Zeroizing::new(plain.value().to_vec()))
     }
 }

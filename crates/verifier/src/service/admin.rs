@@ -27,6 +27,7 @@ use serde_json::Value;
 use tee_attest_maa::{MaaError, TokenCheck, TokenValidator};
 
 use super::openapi::{ErrorBody, RETRY_AFTER_SECS};
+use super::ops::ClientIp;
 use crate::audit::AuditConfig;
 
 /// How the service authorizes administration (and, optionally, reads and
@@ -232,15 +233,18 @@ pub(crate) async fn bearer_caller(
     }
 }
 
-/// The client's address, when the server recorded it.
+/// The client's address, when the server recorded it: the one the request
+/// layer found (`X-Forwarded-For` believed from trusted proxies only,
+/// [`super::ops::client_address`]), else the socket peer.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct ClientAddr(pub(crate) Option<SocketAddr>);
+pub(crate) struct ClientAddr(pub(crate) Option<ClientIp>, Option<SocketAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(ClientAddr(
+            parts.extensions.get::<ClientIp>().copied(),
             parts
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
@@ -250,8 +254,13 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 }
 
 impl ClientAddr {
-    /// For the audit.
+    /// For the audit: `ip:port` of the peer, or `ip via proxy:port` when a
+    /// trusted proxy forwarded the request.
     pub(crate) fn describe(&self) -> Option<String> {
-        self.0.map(|a| a.to_string())
+        match (self.0, self.1) {
+            (Some(c), _) => Some(c.to_string()),
+            (None, Some(a)) => Some(a.to_string()),
+            (None, None) => None,
+        }
     }
 }

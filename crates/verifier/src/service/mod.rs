@@ -14,6 +14,8 @@
 //! | `GET /certificates` | the policy-management certificates (isolated mode) | anyone (bearer with `read_auth`) |
 //! | `POST /certificates:add`, `:remove` | change them: a JWS signed by a current one | an administrator |
 //! | `GET /openapi.json` | this API's OpenAPI 3.1 document ([`openapi`]) | anyone |
+//! | `GET /metrics` | the metrics, Prometheus text format ([`metrics`]) | the metrics networks ([`OpsConfig::metrics_allow`], loopback by default) |
+//! | `GET /healthz`, `GET /readyz` | liveness; readiness (stores readable, key loaded) ([`ops`]) | anyone |
 //!
 //! `api-version` is accepted and ignored. Errors are MAA's body
 //! `{"error":{"code","message"}}` (401 with `WWW-Authenticate: Bearer`
@@ -27,19 +29,25 @@
 //! What a client can make the service spend is bounded by [`Limits`]
 //! (connections, time-outs, body sizes and memory, appraisals at once, JSON
 //! depth, client-payload members, certificates per chain): see
-//! [`limits`] and docs/SECURITY.md, "Limits".
+//! [`limits`] and docs/SECURITY.md, "Limits". Request ids, client
+//! addresses (`X-Forwarded-For` from trusted proxies only), request logs
+//! and metrics: [`ops`] (docs/DEPLOYMENT.md).
 
 mod admin;
 mod certificates;
 pub mod formats;
 pub mod limits;
+pub mod metrics;
 pub mod openapi;
+pub mod ops;
 mod policies;
 mod server;
 
 pub use admin::AdminConfig;
 pub use limits::{Limits, RequestLimits};
+pub use metrics::{Metrics, ReleaseDecision, Store};
 pub use openapi::{Api, Routes};
+pub use ops::{Cidr, Ops, OpsConfig};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -70,10 +78,15 @@ pub const BODY_LIMIT: usize = 4 * 1024 * 1024;
 /// How long one request may take by default: [`Limits::request_timeout`].
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A readiness check an embedder adds ([`ServiceState::add_readiness_check`]):
+/// `Err` says why the service is not ready (logged, not answered).
+pub type ReadinessCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
 /// The service's state: the verifier, where its policies are kept, who
 /// may administer it, and its audit log.
 pub struct ServiceState {
     verifier: Arc<LocalVerifier>,
+    data_dir: PathBuf,
     policy_dir: PathBuf,
     /// The policy document last applied, per attestation type.
     policy_seen: Mutex<HashMap<&'static str, String>>,
@@ -86,6 +99,10 @@ pub struct ServiceState {
     limits: Limits,
     /// How many appraisals run at once, and wait.
     appraisals: limits::AppraisalGate,
+    /// Request ids, client addresses, metrics.
+    ops: Ops,
+    /// Readiness checks added by embedders (the key store…).
+    readiness_checks: Mutex<Vec<(&'static str, ReadinessCheck)>>,
 }
 
 impl std::fmt::Debug for ServiceState {
@@ -124,7 +141,20 @@ impl ServiceState {
         verifier: Arc<LocalVerifier>,
         data_dir: &Path,
         admin: AdminConfig,
+        limits: Limits,
+    ) -> Result<Arc<Self>, Error> {
+        Self::with_ops(verifier, data_dir, admin, limits, OpsConfig::default())
+    }
+
+    /// [`ServiceState::with_limits`], with `ops`: whose `X-Forwarded-For`
+    /// is believed and who may read the metrics ([`ops`]). Serve it with
+    /// [`serve`], [`serve_tls`] or [`serve_observed`] and [`ServiceState::ops`].
+    pub fn with_ops(
+        verifier: Arc<LocalVerifier>,
+        data_dir: &Path,
+        admin: AdminConfig,
         mut limits: Limits,
+        ops: OpsConfig,
     ) -> Result<Arc<Self>, Error> {
         limits.request.max_body_bytes = limits.max_body_bytes;
         crate::fsutil::create_private_dir(data_dir).map_err(|e| {
@@ -141,8 +171,10 @@ impl ServiceState {
             .into_iter()
             .filter(|f| types.contains(&f.attestation_type()))
             .collect();
+        let metrics = Arc::new(Metrics::new(&types, verifier.cache_counters()));
         let state = Arc::new(Self {
             verifier,
+            data_dir: data_dir.to_path_buf(),
             policy_dir: data_dir.join("policies"),
             policy_seen: Mutex::new(HashMap::new()),
             admin,
@@ -151,6 +183,8 @@ impl ServiceState {
             formats,
             appraisals: limits::AppraisalGate::new(&limits),
             limits,
+            ops: Ops::new(ops, metrics),
+            readiness_checks: Mutex::new(Vec::new()),
         });
         for kind in state.verifier.attestation_types() {
             state.refresh_policy(kind)?;
@@ -173,6 +207,88 @@ impl ServiceState {
         &self.audit
     }
 
+    /// What the request layer needs (configuration, metrics): serve with
+    /// it ([`serve_observed`]) so that `/metrics` counts every request.
+    pub fn ops(&self) -> &Ops {
+        &self.ops
+    }
+
+    /// The metrics `GET /metrics` serves (share them with the key
+    /// release: `ReleaseState::with_metrics`).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        self.ops.metrics()
+    }
+
+    /// Add a check to `GET /readyz` (e.g. `key-store`: the key release's
+    /// store answers). It runs on a blocking thread at each probe.
+    pub fn add_readiness_check(&self, name: &'static str, check: ReadinessCheck) {
+        match self.readiness_checks.lock() {
+            Ok(mut c) => c.push((name, check)),
+            Err(poisoned) => poisoned.into_inner().push((name, check)),
+        }
+    }
+
+    /// Run the readiness checks (blocking: file system): `data-dir` (the
+    /// data directory can be listed), `policies` (each type's stored
+    /// policy can be read and applied), `signing-key` (loaded; when the
+    /// data directory stores one, it is readable and the loaded one), and
+    /// those added. Each with `Err(why)` when it failed.
+    pub fn readiness(&self) -> Vec<(&'static str, Result<(), String>)> {
+        let mut out = Vec::new();
+        let dir = std::fs::read_dir(&self.data_dir).map(|_| ()).map_err(|e| {
+            format!(
+                "listing the data directory {}: {e}",
+                self.data_dir.display()
+            )
+        });
+        if dir.is_err() {
+            self.ops.metrics().store_error(Store::DataDir);
+        }
+        out.push(("data-dir", dir));
+        let policies = self
+            .verifier
+            .attestation_types()
+            .into_iter()
+            .try_for_each(|kind| self.refresh_policy(kind))
+            .map_err(|e| format!("reading the stored policies: {}", e.full_message()));
+        out.push(("policies", policies));
+        out.push(("signing-key", self.signing_key_ready()));
+        let extra: Vec<(&'static str, ReadinessCheck)> = match self.readiness_checks.lock() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        for (name, check) in extra {
+            out.push((name, check()));
+        }
+        out
+    }
+
+    /// The signing key is loaded and, when the data directory stores one,
+    /// the stored one can be read and is the one loaded (its certificate is
+    /// the loaded certificate).
+    fn signing_key_ready(&self) -> Result<(), String> {
+        let signer = self.verifier.signer();
+        if signer.kid().is_empty() {
+            return Err("no signing key is loaded".into());
+        }
+        let key = self.data_dir.join("signing-key.pk8");
+        match std::fs::File::open(&key) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(format!("opening {}: {e}", key.display())),
+        }
+        let cert = self.data_dir.join("signing-cert.der");
+        let stored =
+            std::fs::read(&cert).map_err(|e| format!("reading {}: {e}", cert.display()))?;
+        if stored != signer.cert_der() {
+            return Err(format!(
+                "the data directory's signing key ({}) is not the one this service loaded",
+                key.display()
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether the service is in isolated mode (policy-management
     /// certificates are configured).
     pub fn isolated(&self) -> Result<bool, Error> {
@@ -184,15 +300,24 @@ impl ServiceState {
     }
 
     /// The stored policy document as it was sent (text or JWS), if any.
+    ///
+    /// A data directory that is no longer there (unmounted, moved) is an
+    /// error, not "no policy": the service does not fall back to the
+    /// default policy because its store went away.
     fn stored_policy(&self, kind: &'static str) -> Result<Option<String>, Error> {
         match std::fs::read_to_string(self.policy_file(kind)) {
             Ok(t) => Ok(Some(t)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::with_source(
-                ErrorCode::InitializationFailed,
-                "reading the stored policy",
-                e,
-            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.data_dir.is_dir() => {
+                Ok(None)
+            }
+            Err(e) => {
+                self.ops.metrics().store_error(Store::Policies);
+                Err(Error::with_source(
+                    ErrorCode::InitializationFailed,
+                    "reading the stored policy",
+                    e,
+                ))
+            }
         }
     }
 
@@ -241,7 +366,10 @@ impl ServiceState {
 
     fn store_policy(&self, kind: &'static str, doc: Option<&str>) -> Result<(), Error> {
         let file = self.policy_file(kind);
-        let io = |e| Error::with_source(ErrorCode::InitializationFailed, "storing the policy", e);
+        let io = |e| {
+            self.ops.metrics().store_error(Store::Policies);
+            Error::with_source(ErrorCode::InitializationFailed, "storing the policy", e)
+        };
         match doc {
             Some(t) => crate::fsutil::write_private_atomic(&file, t.as_bytes()).map_err(io)?,
             None => match std::fs::remove_file(&file) {
@@ -317,7 +445,10 @@ impl ServiceState {
                          --admin-issuer (bearer tokens) or --policy-signers (signed policies)"
                             .into(),
                     )),
-                    Err(e) => Err(Denied::Unavailable(e.message().to_string())),
+                    Err(e) => {
+                        self.ops.metrics().store_error(Store::Certificates);
+                        Err(Denied::Unavailable(e.message().to_string()))
+                    }
                 }
             }
             Access::Read if self.admin.read_auth => match &self.admin.bearer {
@@ -336,6 +467,7 @@ impl ServiceState {
     /// the request (the action has happened or been refused already).
     fn audit(&self, event: AuditEvent<'_>) {
         if let Err(e) = self.audit.record(&event) {
+            self.ops.metrics().store_error(Store::Audit);
             tracing::error!(
                 action = event.action,
                 "the admin audit could not be written: {e}"
@@ -392,9 +524,14 @@ impl<E: Into<Error>> From<E> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code) = match self.0.code() {
+impl ApiError {
+    /// The status an error is answered with.
+    fn status_of(e: &Error) -> StatusCode {
+        Self::status_and_code(e).0
+    }
+
+    fn status_and_code(e: &Error) -> (StatusCode, &'static str) {
+        match e.code() {
             ErrorCode::AttestationFailed => (StatusCode::BAD_REQUEST, "AttestationFailed"),
             ErrorCode::AttestationParametersValidationFailed => {
                 (StatusCode::BAD_REQUEST, "InvalidPolicy")
@@ -406,9 +543,36 @@ impl IntoResponse for ApiError {
             | ErrorCode::EmptyRequestBody
             | ErrorCode::ParseResponseFailed => (StatusCode::BAD_REQUEST, "InvalidParameter"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
-        };
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = Self::status_and_code(&self.0);
+        if status.is_server_error() {
+            tracing::error!(error = %self.0.full_message(), "the request failed");
+        }
         ErrorBody::response(status, code, self.0.full_message())
     }
+}
+
+/// Whether an attestation answer carries an unsigned token (`alg: none`:
+/// the result of a draft policy). AzureGuest answers are sealed and never
+/// drafts.
+fn is_unsigned_answer(body: &str) -> bool {
+    use base64::Engine as _;
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("token").and_then(Value::as_str).map(str::to_string))
+        .and_then(|t| t.split('.').next().map(str::to_string))
+        .and_then(|h| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(h)
+                .ok()
+        })
+        .and_then(|h| serde_json::from_slice::<Value>(&h).ok())
+        .is_some_and(|h| h.get("alg").and_then(Value::as_str) == Some("none"))
 }
 
 /// A request body as text: UTF-8, trimmed, and unquoted when it is a JSON
@@ -593,10 +757,25 @@ async fn attest(
     };
     s.refresh_policy(kind)?;
     // The permit goes with the work: an appraisal whose request timed out
-    // still counts until it ends.
+    // still counts until it ends. So does the request's span (its id).
+    let span = tracing::Span::current();
+    let state = s.clone();
     let out = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        format.handle_limited(&s.verifier, &body, &s.limits.request)
+        let _span = span.enter();
+        let start = std::time::Instant::now();
+        let out = format.handle_limited(&state.verifier, &body, &state.limits.request);
+        let outcome = match &out {
+            Ok(_) => "ok",
+            Err(e) if ApiError::status_of(e).is_client_error() => "refused",
+            Err(_) => "error",
+        };
+        let metrics = state.ops.metrics();
+        metrics.appraisal(kind, outcome, start.elapsed().as_secs_f64());
+        if let Ok(body) = &out {
+            metrics.token_issued(kind, is_unsigned_answer(body));
+        }
+        out
     })
     .await
     .map_err(|e| {
@@ -631,6 +810,7 @@ async fn attest(
         openapi::RuntimeDataType,
         openapi::PolicyDocument,
         openapi::Jws,
+        ops::Health,
     )),
     modifiers(&BearerScheme),
     tags(
@@ -639,6 +819,7 @@ async fn attest(
         (name = "policies", description = "Attestation policies, one per type (MAA's policy API)."),
         (name = "certificates", description = "Policy-management certificates (MAA's isolated mode)."),
         (name = "service", description = "This document."),
+        (name = "operations", description = "Metrics, liveness and readiness, for the operator's tools."),
     )
 )]
 struct VerifierDoc;
@@ -699,6 +880,9 @@ pub fn api(state: Arc<ServiceState>) -> Api {
         .operation::<certificates::__path_remove_certificate, _, _>(
             certificates::remove_certificate,
         )
+        .operation::<ops::__path_metrics, _, _>(ops::metrics)
+        .operation::<ops::__path_healthz, _, _>(ops::healthz)
+        .operation::<ops::__path_readyz, _, _>(ops::readyz)
         .body_limit(state.limits.max_body_bytes)
         .with_state(state);
     api.set_path_parameter(
@@ -734,12 +918,14 @@ pub async fn serve_tls(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     let limits = state.limits.clone();
-    serve_app_tls_with(
+    let ops = state.ops.clone();
+    serve_observed_tls(
         addr,
         api(state).into_app(),
         cert_pem,
         key_pem,
         limits,
+        ops,
         shutdown,
     )
     .await
@@ -753,7 +939,8 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     let limits = state.limits.clone();
-    serve_app_with(listener, api(state).into_app(), limits, shutdown).await
+    let ops = state.ops.clone();
+    serve_observed(listener, api(state).into_app(), limits, ops, shutdown).await
 }
 
 /// [`serve`] for any application built on [`api`] (e.g. merged with the
@@ -775,8 +962,30 @@ pub async fn serve_app_with(
     limits: Limits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let app = limits::limit(app, &limits);
+    serve_observed(listener, app, limits, Ops::default(), shutdown).await
+}
+
+/// [`serve_app_with`], every request going through the request layer with
+/// `ops` ([`ops::observe`]: request id, client address, metrics, one log
+/// line): give the [`ServiceState::ops`] of the state the app was built
+/// on, so that its `/metrics` counts these requests.
+pub async fn serve_observed(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: Limits,
+    ops: Ops,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let app = observed(limits::limit(app, &limits), ops);
     server::run(listener, app, limits, None, shutdown).await
+}
+
+/// `app` behind the request layer (outermost, so that it sees every
+/// answer, the limits' refusals included).
+fn observed(app: Router, ops: Ops) -> Router {
+    app.layer(axum::middleware::from_fn(move |req, next| {
+        ops::observe(ops.clone(), req, next)
+    }))
 }
 
 /// [`serve_tls`] for any application built on [`api`], within the default
@@ -791,14 +1000,14 @@ pub async fn serve_app_tls(
     serve_app_tls_with(addr, app, cert_pem, key_pem, Limits::default(), shutdown).await
 }
 
-/// [`serve_app_tls`] within `limits` (as [`serve_app_with`]; the TLS
-/// handshake counts against the header read time-out).
-pub async fn serve_app_tls_with(
+/// [`serve_observed`] over TLS (as [`serve_app_tls_with`]).
+pub async fn serve_observed_tls(
     addr: std::net::SocketAddr,
     app: Router,
     cert_pem: &Path,
     key_pem: &Path,
     limits: Limits,
+    ops: Ops,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     let acceptor = server::tls_acceptor(cert_pem, key_pem).await?;
@@ -809,6 +1018,28 @@ pub async fn serve_app_tls_with(
             e,
         )
     })?;
-    let app = limits::limit(app, &limits);
+    let app = observed(limits::limit(app, &limits), ops);
     server::run(listener, app, limits, Some(acceptor), shutdown).await
+}
+
+/// [`serve_app_tls`] within `limits` (as [`serve_app_with`]; the TLS
+/// handshake counts against the header read time-out).
+pub async fn serve_app_tls_with(
+    addr: std::net::SocketAddr,
+    app: Router,
+    cert_pem: &Path,
+    key_pem: &Path,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    serve_observed_tls(
+        addr,
+        app,
+        cert_pem,
+        key_pem,
+        limits,
+        Ops::default(),
+        shutdown,
+    )
+    .await
 }
