@@ -750,6 +750,73 @@ impl RuntimeData {
     }
 }
 
+/// A platform route's JSON body within `limits`: code 19 empty, 8 larger or
+/// nested deeper than they allow, 16 not the JSON expected.
+fn platform_body<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    limits: &RequestLimits,
+) -> Result<T, MaaError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(MaaError::EmptyRequestBody);
+    }
+    if body.len() > limits.max_body_bytes {
+        return Err(MaaError::InvalidInput(format!(
+            "request body is {} bytes; at most {} are accepted",
+            body.len(),
+            limits.max_body_bytes
+        )));
+    }
+    check_json_depth(body, limits.max_json_depth, "the request body")?;
+    serde_json::from_slice(body).map_err(|e| MaaError::json("request body", e))
+}
+
+/// The `runtimeData` (JSON or binary, as the evidence says) and the `nonce`
+/// (text, code 8 otherwise) of a platform request for `evidence`.
+fn runtime_and_nonce_of(
+    evidence: &Evidence,
+) -> Result<(Option<RuntimeData>, Option<String>), MaaError> {
+    let runtime = (!evidence.runtime_data.is_empty()).then(|| {
+        RuntimeData::new(
+            &evidence.runtime_data,
+            if evidence.runtime_data_json {
+                RuntimeDataType::Json
+            } else {
+                RuntimeDataType::Binary
+            },
+        )
+    });
+    let nonce = if evidence.nonce.is_empty() {
+        None
+    } else {
+        Some(
+            String::from_utf8(evidence.nonce.clone())
+                .map_err(|_| MaaError::InvalidInput("the nonce is not text".into()))?,
+        )
+    };
+    Ok((runtime, nonce))
+}
+
+/// Puts a platform request's runtime data (its JSON no deeper than
+/// `limits` allow) and nonce into evidence.
+fn fill_runtime_and_nonce(
+    e: &mut Evidence,
+    runtime: Option<&RuntimeData>,
+    nonce: Option<&str>,
+    limits: &RequestLimits,
+) -> Result<(), MaaError> {
+    if let Some(rd) = runtime {
+        e.runtime_data = rd.bytes()?;
+        e.runtime_data_json = rd.data_type == RuntimeDataType::Json;
+        if e.runtime_data_json {
+            check_json_depth(&e.runtime_data, limits.max_json_depth, "runtimeData")?;
+        }
+    }
+    if let Some(n) = nonce {
+        e.nonce = n.as_bytes().to_vec();
+    }
+    Ok(())
+}
+
 /// The body of `POST /attest/SevSnpVm`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SevSnpVmRequest {
@@ -823,22 +890,7 @@ impl SevSnpVmRequest {
             )));
         }
         let mut req = Self::new(&evidence.hardware_report, &evidence.certificates)?;
-        if !evidence.runtime_data.is_empty() {
-            req.runtime_data = Some(RuntimeData::new(
-                &evidence.runtime_data,
-                if evidence.runtime_data_json {
-                    RuntimeDataType::Json
-                } else {
-                    RuntimeDataType::Binary
-                },
-            ));
-        }
-        if !evidence.nonce.is_empty() {
-            req.nonce = Some(
-                String::from_utf8(evidence.nonce.clone())
-                    .map_err(|_| MaaError::InvalidInput("the nonce is not text".into()))?,
-            );
-        }
+        (req.runtime_data, req.nonce) = runtime_and_nonce_of(evidence)?;
         Ok(req)
     }
 
@@ -854,16 +906,12 @@ impl SevSnpVmRequest {
         let mut e = Evidence::new(TeeId::new("snp"), SEV_SNP_VM);
         e.hardware_report = report;
         e.certificates = certs;
-        if let Some(rd) = &self.runtime_data {
-            e.runtime_data = rd.bytes()?;
-            e.runtime_data_json = rd.data_type == RuntimeDataType::Json;
-            if e.runtime_data_json {
-                check_json_depth(&e.runtime_data, limits.max_json_depth, "runtimeData")?;
-            }
-        }
-        if let Some(n) = &self.nonce {
-            e.nonce = n.as_bytes().to_vec();
-        }
+        fill_runtime_and_nonce(
+            &mut e,
+            self.runtime_data.as_ref(),
+            self.nonce.as_deref(),
+            limits,
+        )?;
         Ok(e)
     }
 
@@ -875,18 +923,7 @@ impl SevSnpVmRequest {
     /// [`SevSnpVmRequest::from_body`] within `limits`: code 8 for a body
     /// larger than they allow or JSON nested deeper.
     pub fn from_body_with(body: &[u8], limits: &RequestLimits) -> Result<Self, MaaError> {
-        if body.iter().all(u8::is_ascii_whitespace) {
-            return Err(MaaError::EmptyRequestBody);
-        }
-        if body.len() > limits.max_body_bytes {
-            return Err(MaaError::InvalidInput(format!(
-                "request body is {} bytes; at most {} are accepted",
-                body.len(),
-                limits.max_body_bytes
-            )));
-        }
-        check_json_depth(body, limits.max_json_depth, "the request body")?;
-        serde_json::from_slice(body).map_err(|e| MaaError::json("request body", e))
+        platform_body(body, limits)
     }
 }
 
@@ -968,22 +1005,7 @@ impl QuoteRequest {
             )));
         }
         let mut req = Self::new(&evidence.hardware_report)?;
-        if !evidence.runtime_data.is_empty() {
-            req.runtime_data = Some(RuntimeData::new(
-                &evidence.runtime_data,
-                if evidence.runtime_data_json {
-                    RuntimeDataType::Json
-                } else {
-                    RuntimeDataType::Binary
-                },
-            ));
-        }
-        if !evidence.nonce.is_empty() {
-            req.nonce = Some(
-                String::from_utf8(evidence.nonce.clone())
-                    .map_err(|_| MaaError::InvalidInput("the nonce is not text".into()))?,
-            );
-        }
+        (req.runtime_data, req.nonce) = runtime_and_nonce_of(evidence)?;
         Ok(req)
     }
 
@@ -1008,16 +1030,12 @@ impl QuoteRequest {
         };
         let mut e = Evidence::new(TeeId::new(tee), evidence_type);
         e.hardware_report = self.decode_quote()?;
-        if let Some(rd) = &self.runtime_data {
-            e.runtime_data = rd.bytes()?;
-            e.runtime_data_json = rd.data_type == RuntimeDataType::Json;
-            if e.runtime_data_json {
-                check_json_depth(&e.runtime_data, limits.max_json_depth, "runtimeData")?;
-            }
-        }
-        if let Some(n) = &self.nonce {
-            e.nonce = n.as_bytes().to_vec();
-        }
+        fill_runtime_and_nonce(
+            &mut e,
+            self.runtime_data.as_ref(),
+            self.nonce.as_deref(),
+            limits,
+        )?;
         Ok(e)
     }
 
@@ -1029,18 +1047,7 @@ impl QuoteRequest {
     /// [`QuoteRequest::from_body`] within `limits`: code 8 for a body
     /// larger than they allow or JSON nested deeper.
     pub fn from_body_with(body: &[u8], limits: &RequestLimits) -> Result<Self, MaaError> {
-        if body.iter().all(u8::is_ascii_whitespace) {
-            return Err(MaaError::EmptyRequestBody);
-        }
-        if body.len() > limits.max_body_bytes {
-            return Err(MaaError::InvalidInput(format!(
-                "request body is {} bytes; at most {} are accepted",
-                body.len(),
-                limits.max_body_bytes
-            )));
-        }
-        check_json_depth(body, limits.max_json_depth, "the request body")?;
-        serde_json::from_slice(body).map_err(|e| MaaError::json("request body", e))
+        platform_body(body, limits)
     }
 }
 
