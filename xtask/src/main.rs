@@ -328,8 +328,9 @@ fn schemathesis_venv() -> Result {
 ///   `response_headers_conformance` checks) when a bearer token cannot be
 ///   checked because the administrators' issuer is unreachable, and when a
 ///   request outlives 30 s. Any other 5xx fails.
-/// - `positive_data_acceptance` is off for the five operations whose
-///   bodies are evidence, a policy, a JWS or a token: what makes them
+/// - `positive_data_acceptance` is off for the seven operations whose
+///   bodies are evidence (the ITA profile's two included), a policy, a JWS
+///   or a token: what makes them
 ///   acceptable (a signature, a chain to AMD, a policy that parses) is not
 ///   something a schema can say, so schema-valid bodies are rightly
 ///   refused (400). Every other check runs on them.
@@ -341,7 +342,7 @@ enabled = true
 expected-statuses = ["2xx", "3xx", "4xx", "503"]
 
 [[operations]]
-include-operation-id = ["attest", "setPolicy", "resetPolicy", "releaseKey", "releaseKeyVersion"]
+include-operation-id = ["attest", "setPolicy", "resetPolicy", "releaseKey", "releaseKeyVersion", "itaAttest", "itaAttestAzure"]
 checks.positive_data_acceptance.enabled = false
 "#;
 
@@ -410,6 +411,14 @@ fn contract() -> Result {
     std::fs::write(&config, SCHEMATHESIS_CONFIG)
         .map_err(|e| format!("{}: {e}", config.display()))?;
 
+    // The ITA profile is served in every run: with its API key in the
+    // first (its handlers reached), without one in the others (401).
+    let ita_keys = work.join("ita-api-keys");
+    const ITA_KEY: &str = "contract-ita-key-0123456789";
+    std::fs::write(&ita_keys, format!("{ITA_KEY}\n"))
+        .map_err(|e| format!("{}: {e}", ita_keys.display()))?;
+    let ita_flags = || vec!["--ita-api-keys".to_string(), ita_keys.display().to_string()];
+
     let issuer_port = free_loopback_port()?;
     let issuer = format!("http://127.0.0.1:{issuer_port}");
     // A token shaped as the bearer model wants (RS256, a kid), for a key the
@@ -425,8 +434,12 @@ fn contract() -> Result {
         )
     );
     let runs: [(&str, Vec<String>, Vec<String>); 3] = [
-        ("insecure-admin", vec!["--insecure-admin".into()], vec![]),
-        ("no-admin", vec![], vec![]),
+        (
+            "insecure-admin",
+            [vec!["--insecure-admin".into()], ita_flags()].concat(),
+            vec!["-H".into(), format!("x-api-key: {ITA_KEY}")],
+        ),
+        ("no-admin", ita_flags(), vec![]),
         (
             "bearer-unreachable-issuer",
             [
@@ -441,7 +454,9 @@ fn contract() -> Result {
                 "bearer",
             ]
             .map(String::from)
-            .to_vec(),
+            .into_iter()
+            .chain(ita_flags())
+            .collect(),
             vec!["-H".into(), format!("Authorization: Bearer {token}")],
         ),
     ];

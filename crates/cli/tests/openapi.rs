@@ -36,6 +36,20 @@ const SERVED: &[(&str, &str)] = &[
     ("PUT", "/policies/{kind}"),
 ];
 
+/// What `--ita-api-keys` adds: Intel Trust Authority's API.
+const SERVED_ITA: &[(&str, &str)] = &[
+    ("GET", "/appraisal/v2/nonce"),
+    ("POST", "/appraisal/v2/attest"),
+    ("POST", "/appraisal/v2/attest/azure"),
+];
+
+/// A keys file for `--ita-api-keys` in `dir`; the flags that serve it.
+fn ita_flags(dir: &Path) -> Vec<String> {
+    let keys = dir.join("ita-api-keys");
+    std::fs::write(&keys, "openapi-test-key-0123456789\n").unwrap();
+    vec!["--ita-api-keys".into(), keys.to_str().unwrap().to_string()]
+}
+
 /// Every method probed (QUERY: the HTTP QUERY method, which Schemathesis
 /// probes too).
 const METHODS: &[&str] = &[
@@ -210,7 +224,21 @@ fn is_no_route(status: StatusCode, code: &str, message: &str) -> bool {
 #[tokio::test]
 async fn the_document_lists_exactly_the_routes_served() {
     let dir = tempfile::tempdir().unwrap();
-    let (_serve, base) = serve(dir.path(), &["--insecure-admin"]);
+    routes_are_the_documented_ones(dir.path(), &["--insecure-admin".into()], SERVED).await;
+}
+
+#[tokio::test]
+async fn with_the_ita_profile_the_document_lists_its_routes_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut flags = ita_flags(dir.path());
+    flags.push("--insecure-admin".into());
+    let served: Vec<(&str, &str)> = SERVED.iter().chain(SERVED_ITA).copied().collect();
+    routes_are_the_documented_ones(dir.path(), &flags, &served).await;
+}
+
+async fn routes_are_the_documented_ones(dir: &Path, flags: &[String], served: &[(&str, &str)]) {
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let (_serve, base) = serve(&dir.join("data"), &flags);
     let http = reqwest::Client::new();
     let resp = http
         .get(format!("{base}/openapi.json"))
@@ -223,7 +251,7 @@ async fn the_document_lists_exactly_the_routes_served() {
     assert_eq!(doc["info"]["title"], "tee-attest");
 
     let ops = documented(&doc);
-    let expected: BTreeSet<(String, String)> = SERVED
+    let expected: BTreeSet<(String, String)> = served
         .iter()
         .map(|(m, p)| (m.to_string(), p.to_string()))
         .collect();
@@ -315,7 +343,9 @@ async fn the_document_lists_exactly_the_routes_served() {
 #[tokio::test]
 async fn error_bodies_are_the_documented_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let (_serve, base) = serve(dir.path(), &[]);
+    let flags = ita_flags(dir.path());
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let (_serve, base) = serve(&dir.path().join("data"), &flags);
     let http = reqwest::Client::new();
     let doc: Value = http
         .get(format!("{base}/openapi.json"))
@@ -346,10 +376,18 @@ async fn error_bodies_are_the_documented_ones() {
                 "{method} {path}: the timeout's 503"
             );
             for (status, r) in responses {
+                // The ITA profile's own answers are ITA's `{"error": "…"}`;
+                // what the service's layers answer there is the error body.
+                let ita_shaped = path.starts_with("/appraisal/")
+                    && matches!(status.as_str(), "400" | "401" | "500");
                 if status.as_str() >= "400" {
                     assert_eq!(
                         r["content"]["application/json"]["schema"]["$ref"],
-                        "#/components/schemas/ErrorBody",
+                        if ita_shaped {
+                            "#/components/schemas/ItaErrorBody"
+                        } else {
+                            "#/components/schemas/ErrorBody"
+                        },
                         "{method} {path} {status}"
                     );
                 }
@@ -371,6 +409,8 @@ async fn error_bodies_are_the_documented_ones() {
         ("/certificates:add", 4 * 1024 * 1024),
         ("/keys/disk-key/release", 1024 * 1024 + 4096),
         ("/keys/disk-key/1/release", 1024 * 1024 + 4096),
+        ("/appraisal/v2/attest", 4 * 1024 * 1024),
+        ("/appraisal/v2/attest/azure", 4 * 1024 * 1024),
     ] {
         let resp = http
             .post(format!("{base}{path}"))

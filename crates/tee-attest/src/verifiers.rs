@@ -139,6 +139,10 @@ pub struct ItaOptions {
     /// A root (PEM or DER) the JWKS keys' `x5c` chains must end in; without
     /// one the keys are taken as served over TLS.
     pub root: Option<PathBuf>,
+    /// The issuer (`iss`) tokens must name; default: Intel Trust
+    /// Authority's. `tee-attest serve --ita-api-keys` issues its tokens as
+    /// its own issuer.
+    pub issuer: Option<String>,
 }
 
 impl Default for VerifierOptions {
@@ -321,7 +325,9 @@ pub fn verifier(
 /// The Intel Trust Authority client of `ita=URL`.
 #[cfg(feature = "ita")]
 fn ita_client(url: &str, o: &ItaOptions) -> Result<Arc<dyn Verifier>> {
-    use tee_attest_ita::{ApiKey, ItaClient, ItaConfig, PinnedRoots};
+    use tee_attest_ita::{
+        certs_url_for, ApiKey, ItaClient, ItaConfig, ItaValidator, KeyTrust, PinnedRoots,
+    };
     let key = match &o.api_key_file {
         Some(p) => ApiKey::from_file(p)?,
         None => ApiKey::from_env()?,
@@ -336,7 +342,22 @@ fn ita_client(url: &str, o: &ItaOptions) -> Result<Arc<dyn Verifier>> {
     if let Some(r) = &o.root {
         cfg = cfg.with_pinned_roots(PinnedRoots::from_file(r)?);
     }
-    Ok(Arc::new(ItaClient::new(cfg)?))
+    let Some(issuer) = &o.issuer else {
+        return Ok(Arc::new(ItaClient::new(cfg)?));
+    };
+    // Another issuer than Intel's: the same keys and trust, that issuer.
+    let certs = match &o.jwks_url {
+        Some(j) => j.clone(),
+        None => certs_url_for(url)?,
+    };
+    let trust = match &o.root {
+        Some(r) => KeyTrust::Pinned(PinnedRoots::from_file(r)?),
+        None => KeyTrust::AsServed,
+    };
+    let mut http = cfg.http.clone();
+    http.follow_redirects = false;
+    let validator = ItaValidator::with_certs_url(&certs, trust, http)?.with_issuer(issuer);
+    Ok(Arc::new(ItaClient::new(cfg)?.with_validator(validator)))
 }
 
 #[cfg(test)]

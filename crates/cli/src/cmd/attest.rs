@@ -32,6 +32,10 @@ pub struct AttestArgs {
     /// `ita=URL`: the root the JWKS keys' `x5c` chains must end in.
     #[arg(long, value_name = "FILE")]
     pub ita_root: Option<PathBuf>,
+    /// `ita=URL`: the issuer (`iss`) tokens must name (default: Intel
+    /// Trust Authority's); `tee-attest serve` issues them as its issuer.
+    #[arg(long, value_name = "ISS")]
+    pub ita_issuer: Option<String>,
     /// The client payload, a JSON object of strings, e.g. '{"Nonce":"123"}'.
     #[arg(long, default_value = "")]
     pub payload: String,
@@ -91,6 +95,7 @@ impl AttestArgs {
         opts.ita.jwks_url = self.ita_jwks.clone();
         opts.ita.policy_ids = self.policy_ids.clone();
         opts.ita.root = self.ita_root.clone();
+        opts.ita.issuer = self.ita_issuer.clone();
         Ok(opts)
     }
 

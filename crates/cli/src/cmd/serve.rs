@@ -15,7 +15,8 @@ use tee_attest_maa::{HttpConfig, Jwks, TokenValidator, ValidationProfile};
 use tee_attest_verifier::audit::AuditConfig;
 use tee_attest_verifier::service::limits::CLIENT_PAYLOAD_KEYS_CEILING;
 use tee_attest_verifier::service::{
-    api, serve_observed, serve_observed_tls, AdminConfig, Cidr, Limits, OpsConfig, ServiceState,
+    api, ita, serve_observed, serve_observed_tls, AdminConfig, Cidr, Limits, OpsConfig,
+    ServiceState,
 };
 use tee_attest_verifier::TokenSigner;
 
@@ -89,6 +90,16 @@ pub struct ServeArgs {
     /// the administrators' are).
     #[arg(long, value_parser = ["bearer"], requires = "admin_issuer")]
     pub attest_auth: Option<String>,
+    /// Serve Intel Trust Authority's API (`GET /appraisal/v2/nonce`,
+    /// `POST /appraisal/v2/attest[/azure]`) to holders of these API keys:
+    /// a file, one key per line (blank lines and `#` comments skipped).
+    /// Without it those routes are not served.
+    #[arg(long, value_name = "FILE")]
+    pub ita_api_keys: Option<PathBuf>,
+    /// Seconds an ITA nonce is accepted after it was issued (at most 3600).
+    #[arg(long, default_value = "300", value_parser = seconds, value_name = "SECS",
+        requires = "ita_api_keys")]
+    pub ita_nonce_ttl: Duration,
     /// Keep admin audit rows this many days.
     #[arg(long, default_value_t = 90)]
     pub audit_max_age_days: u64,
@@ -323,6 +334,47 @@ fn admin_config(args: &ServeArgs) -> Result<AdminConfig> {
     Ok(admin)
 }
 
+/// The ITA profile's routes when `--ita-api-keys` names the keys (read
+/// once, never logged), else `None`: the routes are not served.
+fn ita_api(
+    args: &ServeArgs,
+    state: &Arc<ServiceState>,
+) -> Result<Option<tee_attest_verifier::service::Api>> {
+    let Some(path) = &args.ita_api_keys else {
+        return Ok(None);
+    };
+    if args.ita_nonce_ttl > ita::MAX_NONCE_TTL {
+        return Err(Error::new(
+            ErrorCode::InvalidInputParameter,
+            format!(
+                "--ita-nonce-ttl: at most {} seconds",
+                ita::MAX_NONCE_TTL.as_secs()
+            ),
+        ));
+    }
+    let text = zeroize::Zeroizing::new(common::read_text(
+        path,
+        common::FileKind::Credential,
+        ErrorCode::InvalidInputParameter,
+    )?);
+    let keys = ita::ApiKeys::parse(&text).map_err(|e| {
+        Error::new(
+            e.code(),
+            format!("--ita-api-keys {}: {}", path.display(), e.message()),
+        )
+    })?;
+    let n = keys.len();
+    let profile = ita::ItaProfile::new(keys).with_nonce_ttl(args.ita_nonce_ttl);
+    let api = ita::api(state.clone(), profile)?;
+    tracing::info!(
+        api_keys = n,
+        nonce_ttl_secs = args.ita_nonce_ttl.as_secs(),
+        "Intel Trust Authority's API is served (/appraisal/v2/nonce, /appraisal/v2/attest, \
+         /appraisal/v2/attest/azure)"
+    );
+    Ok(Some(api))
+}
+
 /// Run `serve` until SIGINT or SIGTERM.
 pub fn run(args: ServeArgs) -> Result<()> {
     args.ops.init_logging()?;
@@ -400,9 +452,15 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let release =
         ReleaseState::with_metrics(store, validator, signer, &issuer, state.metrics().clone());
     let ops = state.ops().clone();
+    let ita_api = ita_api(&args, &state)?;
     // One application, one OpenAPI document (`GET /openapi.json`): the
-    // verifier's routes and the key release's, each from its handlers.
-    let app = api(state).merge(release_api(release)).into_app();
+    // verifier's routes, the ITA profile's when configured, and the key
+    // release's, each from its handlers.
+    let mut service_api = api(state);
+    if let Some(i) = ita_api {
+        service_api = service_api.merge(i);
+    }
+    let app = service_api.merge(release_api(release)).into_app();
     let rt = common::runtime()?;
     tracing::info!(
         issuer = %issuer,

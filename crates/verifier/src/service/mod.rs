@@ -16,6 +16,7 @@
 //! | `GET /openapi.json` | this API's OpenAPI 3.1 document ([`openapi`]) | anyone |
 //! | `GET /metrics` | the metrics, Prometheus text format ([`metrics`]) | the metrics networks ([`OpsConfig::metrics_allow`], loopback by default) |
 //! | `GET /healthz`, `GET /readyz` | liveness; readiness (stores readable, key loaded) ([`ops`]) | anyone |
+//! | `GET /appraisal/v2/nonce`, `POST /appraisal/v2/attest[/azure]` | Intel Trust Authority's API, when merged in ([`ita`]) | holders of a configured API key |
 //!
 //! `api-version` is accepted and ignored. Errors are MAA's body
 //! `{"error":{"code","message"}}` (401 with `WWW-Authenticate: Bearer`
@@ -36,6 +37,7 @@
 mod admin;
 mod certificates;
 pub mod formats;
+pub mod ita;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
@@ -103,6 +105,9 @@ pub struct ServiceState {
     ops: Ops,
     /// Readiness checks added by embedders (the key store…).
     readiness_checks: Mutex<Vec<(&'static str, ReadinessCheck)>>,
+    /// Signing keys published in `/certs` next to the verifier's (the ITA
+    /// profile's).
+    published_keys: Mutex<Vec<Value>>,
 }
 
 impl std::fmt::Debug for ServiceState {
@@ -185,6 +190,7 @@ impl ServiceState {
             limits,
             ops: Ops::new(ops, metrics),
             readiness_checks: Mutex::new(Vec::new()),
+            published_keys: Mutex::new(Vec::new()),
         });
         for kind in state.verifier.attestation_types() {
             state.refresh_policy(kind)?;
@@ -226,6 +232,30 @@ impl ServiceState {
             Ok(mut c) => c.push((name, check)),
             Err(poisoned) => poisoned.into_inner().push((name, check)),
         }
+    }
+
+    /// Publish another signing key (a JWK with its `kid`, `alg` and `x5c`)
+    /// in `GET /certs`, after the verifier's own: the ITA profile's PS384
+    /// key ([`ita`]). Validators select keys by `kid`.
+    pub fn publish_signing_key(&self, jwk: Value) {
+        match self.published_keys.lock() {
+            Ok(mut k) => k.push(jwk),
+            Err(poisoned) => poisoned.into_inner().push(jwk),
+        }
+    }
+
+    /// The JWKS `GET /certs` serves: the verifier's key, then the keys
+    /// published with [`ServiceState::publish_signing_key`].
+    pub fn jwks(&self) -> Value {
+        let mut jwks = self.verifier.jwks();
+        let extra: Vec<Value> = match self.published_keys.lock() {
+            Ok(k) => k.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        if let Some(keys) = jwks.get_mut("keys").and_then(Value::as_array_mut) {
+            keys.extend(extra);
+        }
+        jwks
     }
 
     /// Run the readiness checks (blocking: file system): `data-dir` (the
@@ -635,7 +665,7 @@ fn service_token(
     )
 )]
 async fn certs(State(s): State<Arc<ServiceState>>) -> Json<Value> {
-    Json(s.verifier.jwks())
+    Json(s.jwks())
 }
 
 /// `GET /.well-known/openid-configuration`.
@@ -657,7 +687,17 @@ async fn openid(State(s): State<Arc<ServiceState>>) -> Json<OpenIdConfiguration>
         issuer: iss.to_string(),
         jwks_uri: format!("{iss}/certs"),
         response_types_supported: v(&["token", "none"]),
-        id_token_signing_alg_values_supported: v(&["RS256"]),
+        id_token_signing_alg_values_supported: {
+            let mut algs = v(&["RS256"]);
+            for a in s.jwks()["keys"].as_array().into_iter().flatten() {
+                if let Some(a) = a.get("alg").and_then(Value::as_str) {
+                    if !algs.iter().any(|x| x == a) {
+                        algs.push(a.to_string());
+                    }
+                }
+            }
+            algs
+        },
         token_endpoint_auth_methods_supported: v(&["none"]),
         claims_supported: v(&[
             "x-ms-ver",

@@ -106,7 +106,7 @@ pub struct Jwk {
     #[serde(rename = "use")]
     #[schema(required = false)]
     pub use_: String,
-    /// `RS256`.
+    /// `RS256` (MAA-profile tokens), or `PS384` (the ITA profile's key).
     #[schema(required = false)]
     pub alg: String,
     /// The certificate chain, base64 DER.
@@ -122,7 +122,7 @@ pub struct OpenIdConfiguration {
     pub jwks_uri: String,
     /// `["token", "none"]`.
     pub response_types_supported: Vec<String>,
-    /// `["RS256"]`.
+    /// `["RS256"]`, and `PS384` when the ITA profile is served.
     pub id_token_signing_alg_values_supported: Vec<String>,
     /// `["none"]`.
     pub token_endpoint_auth_methods_supported: Vec<String>,
