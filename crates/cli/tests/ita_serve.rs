@@ -264,6 +264,40 @@ fn a_bare_metal_tdx_guest_attests_through_serve_with_the_ita_client() {
     let out = attest_with_ita(&m, "tdx", &url, KEY, "ita-cli-tdx");
     let raw = ok(&out);
     check_token(raw.trim(), &url, "ita-cli-tdx");
+    // A relying party with the CLI: `token verify --profile ita`, with the
+    // token's own verifier nonce, and with another one (refused, 6).
+    let token_file = m.dir.path().join("ita.jwt");
+    std::fs::write(&token_file, raw.trim()).unwrap();
+    let val = AttestationToken::parse(raw.trim()).unwrap().claims()["verifier_nonce"]["val"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let verify = |nonce: &str| {
+        cli()
+            .args(["token", "verify", "--profile", "ita"])
+            .arg(&token_file)
+            .args(["--jwks", &format!("{url}/certs"), "--issuer", &url])
+            .args(["--nonce", nonce])
+            .output()
+            .unwrap()
+    };
+    let claims: Value = serde_json::from_str(&ok(&verify(&val))).unwrap();
+    assert_eq!(claims["attester_type"], "TDX");
+    let out = verify("bm90LXRoZS1ub25jZQ==");
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The MAA profile refuses the ITA token (PS384, no x-ms-ver).
+    let out = cli()
+        .args(["token", "verify"])
+        .arg(&token_file)
+        .args(["--issuer", &url, "--allow-mock"])
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
     // An API key the service does not know: code 3.
     let out = attest_with_ita(&m, "tdx", &url, "not-the-key-0123456789", "x");
     assert_eq!(
