@@ -71,7 +71,9 @@ impl TokenSigner {
         Self::from_parts(&pkcs8, cert.der().to_vec())
     }
 
-    /// A signer from a stored PKCS#8 key and its certificate (DER).
+    /// A signer from a stored PKCS#8 key and its certificate (DER). The
+    /// certificate must certify that key (else `/certs` would publish a key
+    /// that verifies none of the tokens).
     pub fn from_parts(pkcs8: &[u8], cert_der: Vec<u8>) -> Result<Self, VerifierError> {
         let key = KeyPair::from_pkcs8(pkcs8)
             .map_err(|e| setup("loading the signing key")(e.to_string()))?;
@@ -79,6 +81,23 @@ impl TokenSigner {
             .public_key()
             .as_der()
             .map_err(|e| setup("public key")(e.to_string()))?;
+        {
+            use x509_cert::der::{Decode as _, Encode as _};
+            let cert = x509_cert::Certificate::from_der(&cert_der)
+                .map_err(|e| setup("the signing certificate")(e.to_string()))?;
+            let certified = cert
+                .tbs_certificate
+                .subject_public_key_info
+                .to_der()
+                .map_err(|e| setup("the signing certificate")(e.to_string()))?;
+            if certified != spki.as_ref() {
+                return Err(VerifierError::Setup(
+                    "the signing certificate does not certify the signing key: a stored \
+                     certificate and key of different pairs (restore both from one backup)"
+                        .into(),
+                ));
+            }
+        }
         let public = RsaPublic::from_spki_der(spki.as_ref())
             .map_err(|e| setup("signing key")(e.to_string()))?;
         let kid = STANDARD.encode(digest::digest(&digest::SHA256, &cert_der));
@@ -120,13 +139,30 @@ impl TokenSigner {
         Ok(signer)
     }
 
-    /// The signer stored in `dir`, if its key file exists.
+    /// The signer stored in `dir`, if its key file exists. A key file that
+    /// others than its owner may read is refused, as the KEK's is.
     fn load(dir: &std::path::Path) -> Result<Option<Self>, VerifierError> {
-        let key = match std::fs::read(dir.join(KEY_FILE)) {
+        let path = dir.join(KEY_FILE);
+        let key = match std::fs::read(&path) {
             Ok(k) => zeroize::Zeroizing::new(k),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(setup("reading the signing key")(e.to_string())),
         };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path)
+                .map_err(|e| setup("the signing key")(e.to_string()))?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                return Err(VerifierError::Setup(format!(
+                    "the signing key {} is readable by others (mode {:o}); chmod 600 it",
+                    path.display(),
+                    mode & 0o777
+                )));
+            }
+        }
         let cert = std::fs::read(dir.join(CERT_FILE))
             .map_err(|e| setup("reading the signing certificate")(e.to_string()))?;
         Self::from_parts(&key, cert).map(Some)
@@ -247,6 +283,30 @@ pub(crate) fn unsecured_jwt(claims: &Value) -> AttestationToken {
 mod tests {
     use super::*;
     use aws_lc_rs::signature::{RsaPublicKeyComponents, RSA_PKCS1_2048_8192_SHA256};
+
+    /// At start a stored key readable by others is refused, and so is a
+    /// certificate of another key; the intact pair loads.
+    #[test]
+    fn a_key_readable_by_others_or_a_foreign_certificate_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let first = TokenSigner::load_or_generate(&dir).unwrap();
+        assert_eq!(TokenSigner::load_or_generate(&dir).unwrap().kid(), first.kid());
+
+        let key = dir.join(KEY_FILE);
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = TokenSigner::load_or_generate(&dir).unwrap_err().to_string();
+        assert!(e.contains("readable by others") && e.contains("644"), "{e}");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+        let other = TokenSigner::generate().unwrap();
+        std::fs::write(dir.join(CERT_FILE), other.cert_der()).unwrap();
+        let e = TokenSigner::load_or_generate(&dir).unwrap_err().to_string();
+        assert!(e.contains("does not certify the signing key"), "{e}");
+        assert!(TokenSigner::from_parts(first.pkcs8(), b"not a certificate".to_vec()).is_err());
+        assert!(TokenSigner::from_parts(first.pkcs8(), first.cert_der().to_vec()).is_ok());
+    }
 
     /// Eight first uses of one fresh directory at once (issue 18): every
     /// one succeeds and they all get the same key; the directory is 0700
