@@ -292,7 +292,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("data");
         let first = TokenSigner::load_or_generate(&dir).unwrap();
-        assert_eq!(TokenSigner::load_or_generate(&dir).unwrap().kid(), first.kid());
+        assert_eq!(
+            TokenSigner::load_or_generate(&dir).unwrap().kid(),
+            first.kid()
+        );
 
         let key = dir.join(KEY_FILE);
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
