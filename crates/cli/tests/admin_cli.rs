@@ -176,3 +176,51 @@ fn no_log_yet_prints_nothing_and_creates_nothing() {
     assert!(data.join(AUDIT_FILE).exists());
     assert!(ok_lines(&admin(Some(&data), &["--json"])).is_empty());
 }
+
+/// `admin rotate-signing-key` stages the next key (0600 files and the
+/// schedule) in a data directory that has a key, refuses a second staging
+/// and a directory without a key.
+#[test]
+fn rotate_signing_key_stages_the_next_key_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let rotate = |dir: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_tee-attest"))
+            .args([
+                "admin",
+                "rotate-signing-key",
+                "--activate-after",
+                "60",
+                "--data-dir",
+            ])
+            .arg(dir)
+            .env_remove("TEE_ATTEST_DATA_DIR")
+            .output()
+            .unwrap()
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    assert!(!rotate(&dir).status.success(), "no key yet");
+    let current = tee_attest_verifier::TokenSigner::load_or_generate(&dir).unwrap();
+    let out = ok_lines(&rotate(&dir));
+    assert!(out[0].starts_with("staged signing key "), "{out:?}");
+    let schedule = tee_attest_verifier::keyset::RotationSchedule::read(&dir).unwrap();
+    assert!(schedule.next_activate_at.is_some());
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        for f in [
+            "signing-key.next.pk8",
+            "signing-cert.next.der",
+            "rotation.json",
+        ] {
+            let mode = std::fs::metadata(dir.join(f)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{f}");
+        }
+    }
+    let second = rotate(&dir);
+    assert!(!second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("already staged"));
+    // Before activation the current key still signs; both are published.
+    let keys = tee_attest_verifier::KeySet::open(&dir, 3600).unwrap();
+    assert_eq!(keys.current().kid(), current.kid());
+    assert_eq!(keys.kids().len(), 2);
+}

@@ -28,6 +28,7 @@
 //! "message"}}`; internal failures say nothing more than that.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -43,7 +44,7 @@ use tee_attest_maa::TokenValidator;
 use tee_attest_policy::ReleasePolicy;
 use tee_attest_verifier::service::openapi::{ErrorBody, Jwks, PathParams, RequestBody};
 use tee_attest_verifier::service::{Api, Metrics, ReleaseDecision, Routes, Store};
-use tee_attest_verifier::TokenSigner;
+use tee_attest_verifier::{KeySet, TokenSigner};
 use utoipa::ToSchema;
 
 use crate::error::{KeyReleaseError, Result};
@@ -93,7 +94,11 @@ impl ReleaseRequest {
 pub struct ReleaseState {
     store: Arc<KeyStore>,
     validator: Arc<TokenValidator>,
-    signer: TokenSigner,
+    keys: Arc<KeySet>,
+    /// Whether `validator` follows `keys` (its key set replaced when the
+    /// published keys change), and the generation it last took.
+    follow_keys: bool,
+    synced: AtomicU64,
     base_url: String,
     /// Where decisions and store failures are counted (the verifier
     /// service's `GET /metrics`), if anywhere.
@@ -123,7 +128,9 @@ impl ReleaseState {
         Arc::new(Self {
             store,
             validator,
-            signer,
+            keys: Arc::new(KeySet::fixed(signer)),
+            follow_keys: false,
+            synced: AtomicU64::new(u64::MAX),
             base_url: base_url.into().trim_end_matches('/').to_string(),
             metrics: None,
         })
@@ -141,10 +148,51 @@ impl ReleaseState {
         Arc::new(Self {
             store,
             validator,
-            signer,
+            keys: Arc::new(KeySet::fixed(signer)),
+            follow_keys: false,
+            synced: AtomicU64::new(u64::MAX),
             base_url: base_url.into().trim_end_matches('/').to_string(),
             metrics: Some(metrics),
         })
+    }
+
+    /// A service that validates tokens against the live key set `keys`
+    /// (`validator` must be a fixed-keys one: its keys are replaced by the
+    /// published ones whenever they change, so tokens of the previous key
+    /// keep releasing until it retires) and signs its responses with the
+    /// current key.
+    pub fn with_key_set(
+        store: Arc<KeyStore>,
+        validator: Arc<TokenValidator>,
+        keys: Arc<KeySet>,
+        base_url: impl Into<String>,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            validator,
+            keys,
+            follow_keys: true,
+            synced: AtomicU64::new(u64::MAX),
+            base_url: base_url.into().trim_end_matches('/').to_string(),
+            metrics,
+        })
+    }
+
+    /// Brings the validator's keys up to the published set.
+    fn sync_keys(&self) -> Result<()> {
+        if !self.follow_keys {
+            return Ok(());
+        }
+        let generation = self.keys.generation();
+        if self.synced.load(Ordering::Acquire) == generation {
+            return Ok(());
+        }
+        let jwks = tee_attest_maa::Jwks::parse(self.keys.jwks().to_string().as_bytes())
+            .map_err(KeyReleaseError::Token)?;
+        self.validator.replace_jwks(jwks);
+        self.synced.store(generation, Ordering::Release);
+        Ok(())
     }
 
     /// Count a decision (and a store failure behind it) when counting.
@@ -188,7 +236,7 @@ impl ReleaseState {
 
     /// The JWKS that verifies release responses.
     pub fn jwks(&self) -> Value {
-        self.signer.jwks()
+        self.keys.jwks()
     }
 
     /// The `kid` URL of a key version.
@@ -253,6 +301,7 @@ impl ReleaseState {
             ));
         }
         // 1. The token.
+        self.sync_keys()?;
         let token = self
             .validator
             .validate(&req.target, None)
@@ -294,7 +343,8 @@ impl ReleaseState {
         drop(material);
         let payload = self.payload(req, enc, &kid, &key, key_hsm);
         let jws = self
-            .signer
+            .keys
+            .current()
             .sign(&payload, &format!("{}{CERTS_PATH}", self.base_url), false)
             .map_err(|e| KeyReleaseError::Wrap(format!("signing the response: {e}")))?;
         Ok(jws)

@@ -987,6 +987,14 @@ impl TokenValidator {
         self
     }
 
+    /// Replaces the key set (a fixed-keys validator following a signer's
+    /// live key set across rotations).
+    pub fn replace_jwks(&self, jwks: Jwks) {
+        let mut cache = self.cache_mut();
+        cache.jwks = jwks;
+        cache.last_error = None;
+    }
+
     /// The configured issuer, without a trailing slash.
     pub fn issuer(&self) -> Option<&str> {
         self.issuer.as_deref()

@@ -242,15 +242,26 @@ pub fn appraisers_for(options: &VerifierOptions) -> Result<Vec<Arc<dyn Appraiser
 pub fn local_verifier(
     options: &VerifierOptions,
 ) -> Result<Arc<tee_attest_verifier::LocalVerifier>> {
-    use tee_attest_verifier::{LocalVerifier, LocalVerifierConfig, TokenSigner};
+    use tee_attest_verifier::{KeySet, TokenSigner};
     let signer = match &options.data_dir {
         Some(dir) => TokenSigner::load_or_generate(dir)?,
         None => TokenSigner::generate()?,
     };
+    local_verifier_with_keys(options, Arc::new(KeySet::fixed(signer)))
+}
+
+/// The embedded local verifier signing with the live key set `keys`
+/// (rotated as the data directory says: `tee-attest serve`).
+#[cfg(feature = "local-verifier")]
+pub fn local_verifier_with_keys(
+    options: &VerifierOptions,
+    keys: Arc<tee_attest_verifier::KeySet>,
+) -> Result<Arc<tee_attest_verifier::LocalVerifier>> {
+    use tee_attest_verifier::{LocalVerifier, LocalVerifierConfig};
     let mut cfg = LocalVerifierConfig::new(&options.issuer);
     cfg.policy = options.policy.clone();
     cfg.appraisers = appraisers_for(options)?;
-    Ok(Arc::new(LocalVerifier::new(cfg, signer)?))
+    Ok(Arc::new(LocalVerifier::with_key_set(cfg, keys)?))
 }
 
 /// The verifier `spec` names, for evidence from `provider` (whose vTPM key,

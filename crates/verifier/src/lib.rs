@@ -15,11 +15,13 @@
 pub mod audit;
 mod error;
 pub mod fsutil;
+pub mod keyset;
 mod local;
 pub mod service;
 mod signer;
 
 pub use error::VerifierError;
+pub use keyset::KeySet;
 pub use local::{
     LocalVerifier, LocalVerifierConfig, DEFAULT_POLICY, DEFAULT_VALIDITY_MINUTES,
     MAX_VALIDITY_MINUTES, RESERVED_CLAIMS,

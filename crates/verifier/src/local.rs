@@ -90,7 +90,7 @@ pub struct LocalVerifier {
     appraisers: HashMap<EvidenceType, Arc<dyn Appraiser>>,
     /// One policy per attestation type, as in MAA.
     policies: RwLock<HashMap<&'static str, Arc<Policy>>>,
-    signer: TokenSigner,
+    keys: Arc<crate::KeySet>,
 }
 
 impl std::fmt::Debug for LocalVerifier {
@@ -112,6 +112,13 @@ fn now() -> u64 {
 impl LocalVerifier {
     /// A verifier signing with `signer`.
     pub fn new(config: LocalVerifierConfig, signer: TokenSigner) -> Result<Self> {
+        Self::with_key_set(config, Arc::new(crate::KeySet::fixed(signer)))
+    }
+
+    /// A verifier signing with the current key of `keys` (read on every
+    /// token, so a rotation takes effect at once), its tokens valid at most
+    /// [`KeySet::max_validity_secs`](crate::KeySet::max_validity_secs).
+    pub fn with_key_set(config: LocalVerifierConfig, keys: Arc<crate::KeySet>) -> Result<Self> {
         let policy = Arc::new(Policy::parse(
             config.policy.as_deref().unwrap_or(DEFAULT_POLICY),
         )?);
@@ -128,7 +135,7 @@ impl LocalVerifier {
             issuer: config.issuer.trim_end_matches('/').to_string(),
             appraisers,
             policies: RwLock::new(policies),
-            signer,
+            keys,
         })
     }
 
@@ -138,13 +145,18 @@ impl LocalVerifier {
     }
 
     /// The signing key.
-    pub fn signer(&self) -> &TokenSigner {
-        &self.signer
+    pub fn signer(&self) -> Arc<TokenSigner> {
+        self.keys.current()
+    }
+
+    /// The live key set (current, next, previous keys).
+    pub fn key_set(&self) -> &Arc<crate::KeySet> {
+        &self.keys
     }
 
     /// The JWKS that validates its tokens.
     pub fn jwks(&self) -> Value {
-        self.signer.jwks()
+        self.keys.jwks()
     }
 
     /// The attestation types it appraises (each with its policy), sorted.
@@ -336,7 +348,9 @@ impl LocalVerifier {
             .properties
             .report_validity_in_minutes
             .map(|m| u64::from(m).min(MAX_VALIDITY_MINUTES))
-            .unwrap_or(DEFAULT_VALIDITY_MINUTES);
+            .unwrap_or(DEFAULT_VALIDITY_MINUTES)
+            .saturating_mul(60)
+            .min(self.keys.max_validity_secs());
         let omit_x5c = outcome.properties.omit_x5c.unwrap_or(false);
 
         let mut claims: Map<String, Value> = appraised;
@@ -360,7 +374,7 @@ impl LocalVerifier {
             ("iss", json!(self.issuer)),
             ("iat", json!(iat)),
             ("nbf", json!(iat)),
-            ("exp", json!(iat + validity * 60)),
+            ("exp", json!(iat + validity)),
             ("jti", json!(hex::encode(jti))),
             ("x-ms-ver", json!("1.0")),
             ("x-ms-policy-hash", json!(hash)),
@@ -376,7 +390,8 @@ impl LocalVerifier {
         if draft_policy.is_some() {
             return Ok(crate::signer::unsecured_jwt(&claims));
         }
-        self.signer
+        self.keys
+            .current()
             .sign_token(&claims, &format!("{}/certs", self.issuer), omit_x5c)
             .map_err(Error::from)
     }

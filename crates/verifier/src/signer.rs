@@ -19,9 +19,9 @@ use tee_attest_tpm::RsaPublic;
 use crate::VerifierError;
 
 /// The signing key's file in the data directory (PKCS#8).
-const KEY_FILE: &str = "signing-key.pk8";
+pub(crate) const KEY_FILE: &str = "signing-key.pk8";
 /// The signing certificate's file in the data directory (DER).
-const CERT_FILE: &str = "signing-cert.der";
+pub(crate) const CERT_FILE: &str = "signing-cert.der";
 
 /// Signs tokens.
 pub struct TokenSigner {
@@ -100,7 +100,7 @@ impl TokenSigner {
         }
         let public = RsaPublic::from_spki_der(spki.as_ref())
             .map_err(|e| setup("signing key")(e.to_string()))?;
-        let kid = STANDARD.encode(digest::digest(&digest::SHA256, &cert_der));
+        let kid = kid_of(&cert_der);
         let x5t =
             URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, &cert_der));
         Ok(Self {
@@ -263,6 +263,11 @@ impl TokenSigner {
             .map_err(|e| VerifierError::Setup(format!("signing with PS384: {e}")))?;
         Ok(sig)
     }
+}
+
+/// The key id of a signing certificate: base64 of its SHA-256.
+pub(crate) fn kid_of(cert_der: &[u8]) -> String {
+    STANDARD.encode(digest::digest(&digest::SHA256, cert_der))
 }
 
 /// An unsecured JWT (RFC 7519 §6: `alg: none`, empty signature) carrying

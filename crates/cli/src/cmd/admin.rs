@@ -14,6 +14,13 @@
 //! characters are escaped. With
 //! `--json`, one JSON object per line instead (the record's fields, times in
 //! Unix seconds).
+//!
+//! `admin rotate-signing-key [--data-dir D] [--activate-after SECS]` stages
+//! the next token-signing key: a running `serve` on `D` publishes it in
+//! `/certs` within a second, signs with it from `now + SECS` on (default
+//! one day, so relying parties' cached JWKS have it before it signs), and
+//! keeps the previous key in `/certs` for `--max-token-validity` after
+//! that (docs/DEPLOYMENT.md, "Rotation").
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -30,6 +37,21 @@ pub enum AdminCmd {
     /// Print the service's admin audit log (policy and certificate changes,
     /// refused admin attempts), oldest first.
     Audit(AuditArgs),
+    /// Stage the next token-signing key: published at once, signing after
+    /// --activate-after seconds.
+    RotateSigningKey(RotateArgs),
+}
+
+/// Arguments of `admin rotate-signing-key`.
+#[derive(Args, Debug)]
+pub struct RotateArgs {
+    /// The service's data directory.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Seconds from now until the new key starts signing (longer than any
+    /// relying party caches the JWKS).
+    #[arg(long, default_value_t = 86_400)]
+    pub activate_after: u64,
 }
 
 /// Arguments of `admin audit`.
@@ -50,7 +72,20 @@ pub struct AuditArgs {
 pub fn run(cmd: AdminCmd) -> Result<()> {
     match cmd {
         AdminCmd::Audit(a) => audit(a),
+        AdminCmd::RotateSigningKey(a) => rotate(a),
     }
+}
+
+fn rotate(a: RotateArgs) -> Result<()> {
+    let dir = data_dir(a.data_dir.as_deref());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let activate_at = now.saturating_add(a.activate_after);
+    let kid = tee_attest_verifier::KeySet::stage_next(&dir, activate_at)?;
+    println!("staged signing key {kid}: published now, signing from {activate_at} (Unix time)");
+    Ok(())
 }
 
 fn audit(a: AuditArgs) -> Result<()> {

@@ -18,7 +18,7 @@ use tee_attest_verifier::service::{
     api, ita, serve_observed, serve_observed_tls, AdminConfig, Cidr, Limits, OpsConfig,
     ServiceState,
 };
-use tee_attest_verifier::TokenSigner;
+use tee_attest_verifier::KeySet;
 
 use super::common;
 
@@ -100,6 +100,11 @@ pub struct ServeArgs {
     #[arg(long, default_value = "300", value_parser = seconds, value_name = "SECS",
         requires = "ita_api_keys")]
     pub ita_nonce_ttl: Duration,
+    /// The longest validity of a token, in seconds (a policy's
+    /// `report_validity_in_minutes` is capped to it): after a signing-key
+    /// rotation the previous key stays in `/certs` this long.
+    #[arg(long, default_value = "28800", value_parser = validity_seconds, value_name = "SECS")]
+    pub max_token_validity: Duration,
     /// Keep admin audit rows this many days.
     #[arg(long, default_value_t = 90)]
     pub audit_max_age_days: u64,
@@ -261,6 +266,17 @@ fn seconds(s: &str) -> std::result::Result<Duration, String> {
     Ok(Duration::from_secs_f64(v))
 }
 
+/// Whole seconds of token validity: at least 60, at most a year.
+fn validity_seconds(s: &str) -> std::result::Result<Duration, String> {
+    let v: u64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a whole number of seconds"))?;
+    if !(60..=365 * 24 * 3600).contains(&v) {
+        return Err(format!("{s:?}: give 60 to 31536000 seconds"));
+    }
+    Ok(Duration::from_secs(v))
+}
+
 impl LimitArgs {
     /// The service's limits these flags ask for.
     pub fn limits(&self) -> Limits {
@@ -400,7 +416,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
     opts.trust_mock = args.trust_mock;
     opts.intel_collateral = args.intel_collateral.clone();
     opts.pccs_url = args.pccs_url.clone();
-    let verifier = tee_attest::verifiers::local_verifier(&opts)?;
+    let keys = Arc::new(KeySet::open(&dir, args.max_token_validity.as_secs())?);
+    let verifier = tee_attest::verifiers::local_verifier_with_keys(&opts, keys.clone())?;
     let admin = admin_config(&args)?;
     let limits = args.limits.limits();
     let state = ServiceState::with_ops(
@@ -432,13 +449,11 @@ pub fn run(args: ServeArgs) -> Result<()> {
     // it releases keys to holders of tokens this verifier issued, and signs
     // its responses with the verifier's key.
     let store = Arc::new(KeyStore::open_in(&dir)?);
+    // It validates against the live key set (the previous key's tokens
+    // keep releasing until it retires) and signs with the current key.
     let jwks = Jwks::parse(verifier.jwks().to_string().as_bytes())?;
     let validator =
         Arc::new(TokenValidator::with_jwks(Some(&issuer), jwks).allow_mock(args.trust_mock));
-    let signer = TokenSigner::from_parts(
-        verifier.signer().pkcs8(),
-        verifier.signer().cert_der().to_vec(),
-    )?;
     let probe = store.clone();
     state.add_readiness_check(
         "key-store",
@@ -449,8 +464,13 @@ pub fn run(args: ServeArgs) -> Result<()> {
                 .map_err(|e| format!("the key store does not answer: {e}"))
         }),
     );
-    let release =
-        ReleaseState::with_metrics(store, validator, signer, &issuer, state.metrics().clone());
+    let release = ReleaseState::with_key_set(
+        store,
+        validator,
+        keys,
+        &issuer,
+        Some(state.metrics().clone()),
+    );
     let ops = state.ops().clone();
     let ita_api = ita_api(&args, &state)?;
     // One application, one OpenAPI document (`GET /openapi.json`): the

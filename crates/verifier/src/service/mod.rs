@@ -640,7 +640,10 @@ fn service_token(
     claims.insert("iss".into(), json!(v.issuer()));
     claims.insert("iat".into(), json!(t));
     claims.insert("nbf".into(), json!(t));
-    claims.insert("exp".into(), json!(t + 8 * 3600));
+    claims.insert(
+        "exp".into(),
+        json!(t + (8 * 3600u64).min(v.key_set().max_validity_secs())),
+    );
     let jwt = v
         .signer()
         .sign(
