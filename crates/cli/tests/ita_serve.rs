@@ -24,133 +24,25 @@ use tee_attest_tdx_guest::{TdxGuestConfig, TdxGuestProvider};
 
 const KEY: &str = "cli-ita-key-0123456789abcdef";
 
-/// The variables a mock exports, removed from the tests' own environment.
-const MOCK_ENV: &[&str] = &[
-    "TEE_ATTEST_TCTI",
-    "TEE_ATTEST_IMDS_URL",
-    "TEE_ATTEST_EVENT_LOG",
-    "TEE_ATTEST_TSM_ROOT",
-    "TEE_ATTEST_CCEL_ROOT",
-    "TEE_ATTEST_TEE",
-    "TEE_ATTEST_TRUST_MOCK",
-    "TEE_ATTEST_ITA_API_KEY",
-];
+mod common;
 
-fn cli() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tee-attest"));
-    for k in MOCK_ENV {
-        c.env_remove(k);
-    }
+use common::{cli, ok, serve, Mock, Serve};
+
+/// The CLI with `m`'s exports and an ITA API key.
+fn cli_with_key(m: &Mock, api_key: &str) -> Command {
+    let mut c = m.cli_without(&[]);
+    c.env("TEE_ATTEST_ITA_API_KEY", api_key);
     c
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A mock hosted by `mock up --tee TEE`; `mock down` when dropped.
-struct Mock {
-    dir: tempfile::TempDir,
-    env: Vec<(String, String)>,
-}
-
-impl Mock {
-    fn up(tee: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let out = cli()
-            .args(["mock", "up", "--tee", tee, "--dir"])
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        let env = ok(&out)
-            .lines()
-            .filter_map(|l| l.strip_prefix("export "))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
-            .collect();
-        Mock { dir, env }
-    }
-
-    fn var(&self, key: &str) -> String {
-        self.env
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| panic!("`mock up` exports no {key}: {:?}", self.env))
-    }
-
-    /// The CLI with the mock's exports and an ITA API key.
-    fn cli(&self, api_key: &str) -> Command {
-        let mut c = cli();
-        for (k, v) in &self.env {
-            c.env(k, v);
-        }
-        c.env("TEE_ATTEST_ITA_API_KEY", api_key);
-        c
-    }
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        let _ = cli()
-            .args(["mock", "down", "--dir"])
-            .arg(self.dir.path())
-            .output();
-    }
-}
-
-struct Serve(std::process::Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `serve --trust-mock` on a free loopback port with `extra`, once it
-/// listens.
-fn serve(dir: &std::path::Path, extra: &[&str]) -> (Serve, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let s = Serve(
-        cli()
-            .args([
-                "serve",
-                "--trust-mock",
-                "--addr",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .arg("--data-dir")
-            .arg(dir.join("srv"))
-            .args(extra)
-            .env("TEE_ATTEST_KEK", "00".repeat(32))
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "serve did not start");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    (s, format!("http://127.0.0.1:{port}"))
 }
 
 /// `serve` with the ITA profile for [`KEY`].
 fn serve_ita(m: &Mock) -> (Serve, String) {
     let keys = m.dir.path().join("ita-api-keys");
     std::fs::write(&keys, format!("# the tests' key\n{KEY}\n")).unwrap();
-    serve(m.dir.path(), &["--ita-api-keys", keys.to_str().unwrap()])
+    serve(
+        m.dir.path(),
+        &["--trust-mock", "--ita-api-keys", keys.to_str().unwrap()],
+    )
 }
 
 fn http() -> HttpConfig {
@@ -175,7 +67,7 @@ fn client(url: &str) -> ItaClient {
 
 /// `attest --tee TEE --verifier ita=URL` with `api_key`.
 fn attest_with_ita(m: &Mock, tee: &str, url: &str, api_key: &str, nonce: &str) -> Output {
-    m.cli(api_key)
+    cli_with_key(m, api_key)
         .args([
             "attest",
             "--tee",
@@ -383,7 +275,7 @@ fn an_azure_tdx_cvm_attests_through_serve_with_the_ita_client() {
 #[test]
 fn without_the_flag_the_ita_routes_are_not_served() {
     let dir = tempfile::tempdir().unwrap();
-    let (_serve, url) = serve(dir.path(), &[]);
+    let (_serve, url) = serve(dir.path(), &["--trust-mock"]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let http = reqwest::Client::new();

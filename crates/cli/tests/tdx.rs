@@ -14,7 +14,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Command, Output};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -27,96 +26,9 @@ use tee_attest_core::{
 use tee_attest_mock::intel::{MockCcEventLog, MockIntelPlatform};
 use tee_attest_tdx_guest::{TdxGuestConfig, TdxGuestProvider};
 
-/// The variables a mock exports, removed from the tests' own environment.
-const MOCK_ENV: &[&str] = &[
-    "TEE_ATTEST_TCTI",
-    "TEE_ATTEST_IMDS_URL",
-    "TEE_ATTEST_EVENT_LOG",
-    "TEE_ATTEST_TSM_ROOT",
-    "TEE_ATTEST_CCEL_ROOT",
-    "TEE_ATTEST_TEE",
-    "TEE_ATTEST_TRUST_MOCK",
-];
+mod common;
 
-fn cli() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tee-attest"));
-    for k in MOCK_ENV {
-        c.env_remove(k);
-    }
-    c
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A mock hosted by `mock up --tee TEE` in its own process; `mock down`
-/// when dropped.
-struct Mock {
-    dir: tempfile::TempDir,
-    env: Vec<(String, String)>,
-}
-
-impl Mock {
-    fn up(tee: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let out = cli()
-            .args(["mock", "up", "--tee", tee, "--dir"])
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        let exports = ok(&out);
-        let env = exports
-            .lines()
-            .filter_map(|l| l.strip_prefix("export "))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
-            .collect();
-        Mock { dir, env }
-    }
-
-    fn var(&self, key: &str) -> String {
-        self.env
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| panic!("`mock up` exports no {key}: {:?}", self.env))
-    }
-
-    fn data_dir(&self) -> String {
-        self.dir.path().join("data").to_str().unwrap().to_string()
-    }
-
-    /// The CLI with the mock's exports, optionally leaving some out.
-    fn cli_without(&self, left_out: &[&str]) -> Command {
-        let mut c = cli();
-        for (k, v) in &self.env {
-            if !left_out.contains(&k.as_str()) {
-                c.env(k, v);
-            }
-        }
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cli_without(&[]).args(args).output().unwrap()
-    }
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        let _ = cli()
-            .args(["mock", "down", "--dir"])
-            .arg(self.dir.path())
-            .output();
-    }
-}
+use common::{cli, ok, serve, Mock};
 
 /// `attest` without the mock roots trusted: refused, code 6, naming the
 /// untrusted root.
@@ -347,44 +259,6 @@ fn an_azure_tdx_cvm_attests_through_the_registry() {
     });
 }
 
-struct Serve(std::process::Child);
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `serve --trust-mock` on a free loopback port, once it listens.
-fn serve(m: &Mock) -> (Serve, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let s = Serve(
-        cli()
-            .args([
-                "serve",
-                "--trust-mock",
-                "--addr",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .arg("--data-dir")
-            .arg(m.dir.path().join("srv"))
-            .env("TEE_ATTEST_KEK", "00".repeat(32))
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "serve did not start");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    (s, format!("http://127.0.0.1:{port}"))
-}
-
 /// Through `serve` with the MAA client: bare-metal TDX goes to
 /// `/attest/TdxVm`, Azure TDX to `/attest/AzureGuest` (sealed to the vTPM's
 /// ephemeral key); a relying party validates each token against the
@@ -396,7 +270,7 @@ fn tdx_and_azure_tdx_attest_through_serve_with_the_maa_client() {
         ("azure-tdx", "azurevm", "via-azure-guest-tdx"),
     ] {
         let m = Mock::up(tee);
-        let (_serve, url) = serve(&m);
+        let (_serve, url) = serve(m.dir.path(), &["--trust-mock"]);
         let out = m.run(&[
             "attest",
             "--tee",
@@ -430,32 +304,14 @@ fn tdx_and_azure_tdx_attest_through_serve_with_the_maa_client() {
         ok(&out);
         // A service that does not trust the mock Intel root refuses it.
         drop(_serve);
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let _strict = Serve(
-            cli()
-                .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
-                .arg("--data-dir")
-                .arg(m.dir.path().join("strict"))
-                .env("TEE_ATTEST_KEK", "00".repeat(32))
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "serve did not start");
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        let strict_dir = m.dir.path().join("strict");
+        let (_strict, strict_url) = serve(&strict_dir, &[]);
         let out = m.run(&[
             "attest",
             "--tee",
             tee,
             "--verifier",
-            &format!("maa=http://127.0.0.1:{port}"),
+            &format!("maa={strict_url}"),
         ]);
         assert_eq!(
             out.status.code(),
