@@ -483,7 +483,11 @@ fn contract() -> Result {
                 .map_err(|e| format!("{}: {e}", exe.display()))?,
         );
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        // A connection from the port to itself (TCP simultaneous open, when
+        // the kernel picks the probed port as the source) is not a listener.
+        while !std::net::TcpStream::connect(("127.0.0.1", port))
+            .is_ok_and(|s| s.local_addr().is_ok_and(|a| a.port() != port))
+        {
             if std::time::Instant::now() > deadline {
                 return Err(format!(
                     "contract {name}: serve did not listen on 127.0.0.1:{port} (see {})",

@@ -82,6 +82,11 @@ impl Fixture {
     /// `serve` over HTTPS with the bearer model, and isolated mode when
     /// `isolated`, once it listens. Returns the process and the base URL.
     fn serve(&self, isolated: bool) -> (Serve, String) {
+        // One start at a time in this test binary: two tests picking a free
+        // port at once may pick the same one, and one `serve` would then answer
+        // for both.
+        static START: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one_at_a_time = START.lock().unwrap_or_else(|e| e.into_inner());
         let port = free_port();
         let mut c = cli();
         c.args(["serve", "--addr", &format!("127.0.0.1:{port}")])
@@ -100,7 +105,11 @@ impl Fixture {
         }
         let serve = Serve(c.spawn().unwrap());
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        // A connection from the port to itself (TCP simultaneous open, when
+        // the kernel picks the probed port as the source) is not a listener.
+        while !std::net::TcpStream::connect(("127.0.0.1", port))
+            .is_ok_and(|s| s.local_addr().is_ok_and(|a| a.port() != port))
+        {
             assert!(std::time::Instant::now() < deadline, "serve did not start");
             std::thread::sleep(std::time::Duration::from_millis(50));
         }

@@ -36,6 +36,11 @@ impl Drop for Serve {
 }
 
 fn serve(dir: &Path, extra: &[&str]) -> Serve {
+    // One start at a time in this test binary: two tests picking a free
+    // port at once may pick the same one, and one `serve` would then answer
+    // for both.
+    static START: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = START.lock().unwrap_or_else(|e| e.into_inner());
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -53,7 +58,11 @@ fn serve(dir: &Path, extra: &[&str]) -> Serve {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    // A connection from the port to itself (TCP simultaneous open, when
+    // the kernel picks the probed port as the source) is not a listener.
+    while !std::net::TcpStream::connect(("127.0.0.1", port))
+        .is_ok_and(|s| s.local_addr().is_ok_and(|a| a.port() != port))
+    {
         assert!(Instant::now() < deadline, "serve did not start");
         std::thread::sleep(Duration::from_millis(50));
     }

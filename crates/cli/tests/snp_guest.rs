@@ -173,7 +173,11 @@ fn the_maa_client_routes_bare_snp_evidence_to_sev_snp_vm() {
             .unwrap(),
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    // A connection from the port to itself (TCP simultaneous open, when
+    // the kernel picks the probed port as the source) is not a listener.
+    while !std::net::TcpStream::connect(("127.0.0.1", port))
+        .is_ok_and(|s| s.local_addr().is_ok_and(|a| a.port() != port))
+    {
         assert!(std::time::Instant::now() < deadline, "serve did not start");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
