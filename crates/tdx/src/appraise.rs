@@ -266,7 +266,7 @@ impl DcapAppraiser {
         }
         let (verifier, mock) = self.trust.verifier_for(&q)?;
         let collateral = self.trust.collateral(&q)?;
-        let verdict = verifier.verify(quote, &collateral, &self.trust.options)?;
+        let verdict = verifier.verify_quote(&q, &collateral, &self.trust.options)?;
         let claims = match claims_json(&verdict) {
             Value::Object(m) => m,
             _ => Map::new(),

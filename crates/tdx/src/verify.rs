@@ -503,10 +503,20 @@ impl DcapVerifier {
         collateral: &Collateral,
         opts: &VerifyOptions,
     ) -> Result<Verdict, TdxError> {
-        let q = Quote::parse(quote)?;
-        check_header(&q)?;
+        self.verify_quote(&Quote::parse(quote)?, collateral, opts)
+    }
+
+    /// [`DcapVerifier::verify`] of a quote parsed already (the appraisers
+    /// parse it once to pick the root and the collateral).
+    pub fn verify_quote(
+        &self,
+        q: &Quote,
+        collateral: &Collateral,
+        opts: &VerifyOptions,
+    ) -> Result<Verdict, TdxError> {
+        check_header(q)?;
         let prepared = self.prepare_memoized(collateral)?;
-        self.verify_parsed(&q, &prepared, opts)
+        self.verify_parsed(q, &prepared, opts)
     }
 
     /// The memo, locked (a panic while it was held left it consistent:
