@@ -125,9 +125,7 @@ fuzz_target!(|data: &[u8]| {
     let f = fixture();
     let store = KeyStore::in_memory(Kek::from_bytes([7; 32])).expect("in-memory store");
     for (name, spec, material, jwk) in &f.keys {
-        store
-            .import(name, *spec, material, jwk.clone(), &f.policy)
-            .expect("key import");
+        block_on(store.import(name, *spec, material, jwk.clone(), &f.policy)).expect("key import");
     }
     let jwks = Jwks::parse(jwks_json().to_string().as_bytes()).expect("JWKS");
     let validator = TokenValidator::with_jwks(Some(ISSUER), jwks)

@@ -1,21 +1,29 @@
-//! `cargo xtask`: the workspace's automation, in Rust, with no dependencies
-//! so that it builds in seconds.
+//! `cargo xtask`: the workspace's automation, in Rust, with one small
+//! dependency (`ureq` without TLS, for the soak's HTTP load) so that it
+//! builds in seconds.
 //!
 //! ```text
 //! cargo xtask deps      check (and, as root, install) what builds and tests need
-//! cargo xtask test      deps, then every test of the workspace (real vectors included)
+//! cargo xtask test      deps, then every test of the workspace (real vectors included),
+//!                       Schemathesis, a 30-second soak
 //! cargo xtask lint      rustfmt --check, clippy -D warnings, cargo deny check
 //! cargo xtask demo      the main job on the embedded default (mock vTPM on swtpm)
 //! cargo xtask detect    what this machine offers, and the features to build with
 //! cargo xtask build --target-hw T    the CLI and C library for one kind of hardware
 //! cargo xtask gen-vectors [--check]   the repository's own mock vectors
-//! cargo xtask bench-serve     a bounded load run of `serve` on loopback
+//! cargo xtask bench-serve [--instances N --store postgres]
+//!                       a bounded load run of the release `serve` on loopback
+//! cargo xtask soak --minutes M [--seconds S] [--debug] [--no-build]
+//!                       a paced, mixed soak of `serve` and the CLI on loopback
+//!                       (errors, shed, p50/p99, RSS growth; xtask/src/soak.rs)
 //! cargo xtask ci        lint, then test
 //! cargo xtask contract  Schemathesis against `serve` on loopback (the end of `test`)
 //! cargo xtask fuzz [--target T] [--secs N] [--replay] [--reseed]
 //!                       the libFuzzer targets of fuzz/ (docs/FUZZING.md)
 //! ```
 #![forbid(unsafe_code)]
+
+mod soak;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -43,6 +51,13 @@ const SYSTEM_DEPS: &[(&str, &[&str])] = &[
     // The configfs-tsm emulator's tests mount FUSE (tee-attest-tsm): as root
     // fuser calls mount(2) itself; without root it needs setuid fusermount3.
     ("fuse3", &["fusermount3", "--version"]),
+    // The shared store's tests start throwaway PostgreSQL clusters
+    // (tee_attest_testkit::postgres): Debian keeps initdb and pg_ctl in
+    // /usr/lib/postgresql/<version>/bin, not on PATH.
+    (
+        "postgresql",
+        &["sh", "-c", "ls /usr/lib/postgresql/*/bin/initdb"],
+    ),
 ];
 
 fn main() -> ExitCode {
@@ -66,9 +81,25 @@ fn main() -> ExitCode {
         "detect" => run_cli(&["detect"]),
         "gen-vectors" => gen_vectors(rest),
         "ffi-header" => ffi_header(rest.iter().any(|a| a == "--check")),
+        "soak" => deps().and_then(|()| soak::soak(rest)),
         "bench-serve" => deps().and_then(|()| {
+            // The services are the real `serve`, as deployed: the release
+            // binary of the CLI (only it is built in release).
+            let mut build = cargo();
+            build.args(["build", "--release", "-p", "tee-attest-cli"]);
+            build.args(["--bin", "tee-attest"]);
+            run(build)?;
+            // The load generator and the in-process baseline (benches/
+            // serve_load.rs), compiled as the release binary is (thin LTO,
+            // 16 codegen units) so that the baseline runs the serve
+            // binary's code, not a fat-LTO build of it.
             let mut c = cargo();
-            c.args(["bench", "-p", "tee-attest-benches", "--bench", "serve_load"]);
+            c.env("CARGO_PROFILE_BENCH_LTO", "thin")
+                .env("CARGO_PROFILE_BENCH_CODEGEN_UNITS", "16")
+                .args(["bench", "-p", "tee-attest-benches", "--bench", "serve_load"])
+                .args(["--", "--serve-bin"])
+                .arg(root().join("target/release/tee-attest"))
+                .args(rest);
             run(c)
         }),
         // The seed generator links the mock crate (libtss2) and runs swtpm.
@@ -107,7 +138,8 @@ usage: cargo xtask <task>
            Python SDK venv of the interoperability tests and Schemathesis's
            venv (each task below installs only what it needs)
   test     deps, then every test of the workspace, real-hardware vectors
-           included, then Schemathesis against `serve` on loopback
+           included, then Schemathesis against `serve` on loopback, then a
+           30-second soak (soak --seconds 30 --debug --no-build)
   lint     cargo fmt --check, cargo clippy --all-targets -D warnings, cargo deny check
   demo     the main job on the embedded default: mock vTPM (swtpm) + verification
   detect   which compiled-in TEE backends recognise this machine, as JSON
@@ -120,8 +152,20 @@ usage: cargo xtask <task>
            or check that the committed ones load and form a valid chain
   ffi-header [--check]
            regenerate the C header (crates/ffi/include/tee_attest.h), or check it
-  bench-serve
-           a bounded load run of `serve` on loopback (1, 16, 64 clients)
+  bench-serve [--instances N --store postgres] [--seconds S] [--compare-bin PATH]
+           a bounded load run of the release `serve` binary on loopback:
+           one instance on SQLite and, when asked, N instances on a
+           throwaway PostgreSQL cluster, 1/16/64 clients round-robin, key
+           releases, RSS per instance, against the same request handling
+           without HTTP on two threads (docs/PERFORMANCE.md, bench-serve)
+  soak --minutes M [--seconds S] [--debug] [--no-build]
+           a bounded soak on loopback: mock CVM, `serve` with key release;
+           attest (embedded and over HTTP), token validation, key release
+           and policy reads mixed at 80 % of the saturation a short ramp
+           measures; per minute (per 10 s under 2 min) requests, errors,
+           shed, p50/p99 per kind, and `serve`'s RSS growth after warm-up;
+           fails on any error or growth over 5 %. Release binary unless
+           --debug; --no-build uses the binary as it is
   ci       lint, then test
   contract Schemathesis against `serve` on loopback, alone (the last step
            of `test`; docs/VERIFIER.md, section The contract)
@@ -274,7 +318,9 @@ fn test(extra: &[String]) -> Result {
     ffi_header(true)?;
     relying_party_build()?;
     // `serve` as `cargo test --workspace` just built it (target/debug).
-    contract()
+    contract()?;
+    // The soak, briefly, on the same binary (about a minute in all).
+    soak::soak(&["--seconds", "30", "--debug", "--no-build"].map(String::from))
 }
 
 // ---------------------------------------------------------------------------
@@ -607,6 +653,18 @@ const RELYING_PARTY_BUILDS: &[(&str, &str)] = &[
     ("tee-attest-cli", "local-verifier,maa,service"),
 ];
 
+/// Relying-party crates that need no TPM code at all, not even
+/// `tee-attest-tpm`'s verify half: their key types are `tee-attest-keys`'.
+const NO_TPM_BUILDS: &[&str] = &[
+    "tee-attest-keys",
+    "tee-attest-maa",
+    "tee-attest-broker",
+    "tee-attest-policy",
+    "tee-attest-snp",
+    "tee-attest-tdx",
+    "tee-attest-ita",
+];
+
 /// The normal dependencies of `package` built with only `features`.
 fn normal_deps(package: &str, features: &str) -> Result<String> {
     let mut c = cargo();
@@ -626,8 +684,9 @@ fn normal_deps(package: &str, features: &str) -> Result<String> {
 }
 
 /// A relying party or a verifier host builds without the TSS2 libraries
-/// and without the mock: checked with `cargo tree` for every such crate,
-/// and the verifier host's CLI is type-checked in that configuration.
+/// and without the mock, and the crates of [`NO_TPM_BUILDS`] without
+/// `tee-attest-tpm`: checked with `cargo tree` for every such crate, and the
+/// verifier host's CLI is type-checked in that configuration.
 fn relying_party_build() -> Result {
     for (package, features) in RELYING_PARTY_BUILDS {
         let tree = normal_deps(package, features)?;
@@ -638,6 +697,19 @@ fn relying_party_build() -> Result {
             return Err(format!(
                 "the relying-party build of {package} [{features}] pulls {line}: it must link \
                  neither libtss2 nor the mock"
+            ));
+        }
+    }
+    for package in NO_TPM_BUILDS {
+        let tree = normal_deps(package, "")?;
+        if let Some(line) = tree.lines().find(|l| {
+            l.starts_with("tee-attest-tpm ")
+                || l.starts_with("tss-esapi")
+                || l.starts_with("tee-attest-mock ")
+        }) {
+            return Err(format!(
+                "the relying-party build of {package} pulls {line}: it needs no TPM code \
+                 (RSA public keys are tee-attest-keys')"
             ));
         }
     }
@@ -652,12 +724,14 @@ fn relying_party_build() -> Result {
     ]);
     run(check)?;
     eprintln!(
-        "xtask: relying-party and verifier-host builds ({}) link neither libtss2 nor the mock",
+        "xtask: relying-party and verifier-host builds ({}) link neither libtss2 nor the mock; \
+         {} need no tee-attest-tpm",
         RELYING_PARTY_BUILDS
             .iter()
             .map(|(p, _)| *p)
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", "),
+        NO_TPM_BUILDS.join(", ")
     );
     Ok(())
 }

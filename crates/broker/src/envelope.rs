@@ -18,7 +18,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use tee_attest_core::{Decryptor, RsaDecryptScheme};
-use tee_attest_tpm::verify::RsaPublic;
+use tee_attest_keys::RsaPublic;
 use zeroize::Zeroizing;
 
 use crate::key::jwk_thumbprint;

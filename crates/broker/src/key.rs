@@ -7,7 +7,7 @@ use rsa::traits::PublicKeyParts;
 use rsa::{BigUint, RsaPublicKey};
 use serde_json::{Map, Value};
 use tee_attest_core::{AttestationToken, EPHEMERAL_KEY_KID};
-use tee_attest_tpm::verify::RsaPublic;
+use tee_attest_keys::RsaPublic;
 
 use crate::{BrokerError, Result, RsaScheme};
 
@@ -173,8 +173,9 @@ impl RecipientKey {
                 if data.len() != k {
                     return Err(too_large(format!("exactly {k} bytes")));
                 }
-                let m = BigUint::from_bytes_be(data);
-                if &m >= self.key.n() {
+                // The plaintext as a number: wiped when dropped.
+                let m = zeroize::Zeroizing::new(BigUint::from_bytes_be(data));
+                if &*m >= self.key.n() {
                     return Err(BrokerError::InvalidInput(
                         "raw RSA data, read as a big-endian number, must be less than the modulus"
                             .into(),

@@ -10,7 +10,7 @@ mod scheme;
 use std::io::{Read, Write};
 
 use tee_attest_core::{AttestationToken, Decryptor};
-use tee_attest_tpm::verify::RsaPublic;
+use tee_attest_keys::RsaPublic;
 use zeroize::Zeroizing;
 
 pub use envelope::{

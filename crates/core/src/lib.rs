@@ -6,8 +6,12 @@ mod appraise;
 mod backend;
 mod error;
 mod evidence;
+pub mod fault;
+pub mod json;
 mod params;
+pub mod sources;
 mod tee;
+pub mod time;
 mod token;
 mod traits;
 
@@ -17,6 +21,7 @@ pub use error::{AttestationResult, CodedError, Error, ErrorCode, Result};
 pub use evidence::{Evidence, EvidenceRequest, TpmEvidence};
 pub use params::{ClientParameters, MAX_CLIENT_PAYLOAD_BYTES};
 pub use tee::{EvidenceType, TeeId};
+pub use time::{Clock, FixedClock, SystemClock};
 pub use token::{AttestationToken, EPHEMERAL_KEY_KID, MOCK_EVIDENCE_CLAIM};
 pub use traits::{
     decrypt_not_supported, Challenge, Decryptor, EvidenceProvider, KeyBroker, KeyReleaseRequest,

@@ -296,3 +296,104 @@ fn a_long_lived_client_gets_13_from_a_stopped_vtpm_then_recovers() {
     let status = child.wait().expect("the C program exits");
     assert!(status.success(), "{status}");
 }
+
+/// Standard base64 and base64url of `data`, without padding.
+fn base64_forms(data: &[u8]) -> [String; 2] {
+    const STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut std = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            std.push(STD[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    let url = std.replace('+', "-").replace('/', "_");
+    [std, url]
+}
+
+/// Every form of `secret` in a log: raw, hex, base64/base64url at the
+/// three alignments it can take inside a longer encoded value.
+fn secret_forms(secret: &[u8]) -> Vec<String> {
+    let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    let mut out = vec![
+        String::from_utf8_lossy(secret).into_owned(),
+        hex.to_uppercase(),
+        hex,
+    ];
+    for k in 0..3usize {
+        let mut data = vec![0u8; k];
+        data.extend_from_slice(secret);
+        for enc in base64_forms(&data) {
+            out.push(enc[(4 * k).div_ceil(3)..data.len() * 8 / 6].to_string());
+        }
+    }
+    out
+}
+
+/// Issue 18, item 4: a known plaintext sealed by `tee_attest_encrypt` and
+/// returned by `tee_attest_decrypt` (both encryption types), with the log
+/// callback at TRACE and `RUST_LOG=trace`, on success and on the failure
+/// paths (tampered data, metadata of the other type, data for another
+/// key): the plaintext is in no log line, description or output, and no
+/// panic is printed.
+#[test]
+fn no_plaintext_in_c_abi_logs_or_descriptions() {
+    const SECRET: &str = "C-ABI-PLAINTEXT-SECRET-1f6b3e9a-sealed";
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/secrets.c");
+    let exe = compile_source(tmp.path(), &source, "secrets");
+    let cvm = MockAzureCvm::start().expect("starting the mock Azure CVM (needs swtpm)");
+    let foreign = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/foreign_key.jwt");
+    let out = Command::new(&exe)
+        .arg(SECRET)
+        .arg(&foreign)
+        .env("RUST_LOG", "trace")
+        .env("TEE_ATTEST_TEE", "azure-snp")
+        .env("TEE_ATTEST_TCTI", cvm.tcti())
+        .env("TEE_ATTEST_VTPM_LOCK", cvm.vtpm_lock_path())
+        .env("TEE_ATTEST_IMDS_URL", cvm.imds_url())
+        .env("TEE_ATTEST_EVENT_LOG", cvm.event_log_path())
+        .env("TEE_ATTEST_DATA_DIR", tmp.path().join("data"))
+        .env("TEE_ATTEST_TRUST_MOCK", "1")
+        .output()
+        .expect("running the C program");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    for expected in [
+        "none: match",
+        "none: other type: code 8",
+        "none: tampered: code 26",
+        "envelope: match",
+        "envelope: other type: code 8",
+        "envelope: tampered: code 26",
+        "another key: code 26",
+        "ok",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == expected),
+            "missing {expected:?} in:\n{stdout}\nstderr:\n{stderr}"
+        );
+    }
+    // The log callback was called at the detailed levels.
+    assert!(
+        stderr.contains("[tee-attest 4]"),
+        "no debug line:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for (i, form) in secret_forms(SECRET.as_bytes()).iter().enumerate() {
+        assert!(
+            !stdout.contains(form.as_str()) && !stderr.contains(form.as_str()),
+            "the plaintext (form {i}) was printed:\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+    }
+}

@@ -15,6 +15,10 @@ use std::time::Duration;
 
 use tee_attest_core::{CodedError, ErrorCode};
 
+mod fetch;
+
+pub use fetch::FetchFailure;
+
 pub use reqwest::Method;
 
 /// How a client talks HTTP.
@@ -262,7 +266,19 @@ impl Http {
     ) -> Result<Attempt, HttpError> {
         let mut req = self.client.request(method.clone(), url);
         for (k, v) in headers {
-            req = req.header(*k, *v);
+            if is_credential_header(k) {
+                // Marked sensitive: never shown by `Debug` (a log of the
+                // request), and kept out of HTTP/2 header compression.
+                let mut value =
+                    reqwest::header::HeaderValue::from_str(v).map_err(|_| HttpError::Send {
+                        url: url.to_string(),
+                        reason: format!("the {k} header's value is not a valid header value"),
+                    })?;
+                value.set_sensitive(true);
+                req = req.header(*k, value);
+            } else {
+                req = req.header(*k, *v);
+            }
         }
         if let Some(b) = body {
             req = req.body(b.to_vec());
@@ -290,8 +306,12 @@ impl Http {
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
+            let what = match error_detail(&mut resp).await {
+                Some(d) => format!("HTTP {status}: {d}"),
+                None => format!("HTTP {status}"),
+            };
             return Ok(Attempt::Retry {
-                what: format!("HTTP {status}"),
+                what,
                 status: Some(status),
                 retry_after,
             });
@@ -391,6 +411,42 @@ impl Http {
     pub async fn get(&self, url: &str, headers: &[(&str, &str)]) -> Result<Response, HttpError> {
         self.request(Method::GET, url, headers, None).await
     }
+}
+
+/// The message of an error answer in MAA's shape
+/// (`{"error": {"code": C, "message": M}}`) as `C: M`, from at most the
+/// first 4 KiB of the body, cut at 300 characters, control characters
+/// dropped; `None` for anything else (which is not echoed). It is what
+/// tells a user why a retried 5xx failed ("… No space left on device").
+async fn error_detail(resp: &mut reqwest::Response) -> Option<String> {
+    const MAX: usize = 4096;
+    let mut body = Vec::new();
+    while body.len() < MAX {
+        match resp.chunk().await {
+            Ok(Some(c)) => body.extend_from_slice(&c[..c.len().min(MAX - body.len())]),
+            _ => break,
+        }
+    }
+    let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
+    let e = v.get("error")?;
+    let message = e.get("message")?.as_str()?;
+    let text = match e.get("code").and_then(serde_json::Value::as_str) {
+        Some(code) => format!("{code}: {message}"),
+        None => message.to_string(),
+    };
+    Some(text.chars().filter(|c| !c.is_control()).take(300).collect())
+}
+
+/// Headers that carry credentials (bearer tokens, API keys, cookies).
+fn is_credential_header(name: &str) -> bool {
+    [
+        "authorization",
+        "proxy-authorization",
+        "x-api-key",
+        "cookie",
+    ]
+    .iter()
+    .any(|h| name.eq_ignore_ascii_case(h))
 }
 
 /// A `reqwest` error for humans: what kind of failure (`timed out`, `could

@@ -177,6 +177,14 @@ pub enum ItaError {
     /// An input parameter or the configuration is invalid (code 8).
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// A request body could not be encoded as JSON (code 8, as
+    /// [`ItaError::InvalidInput`]).
+    #[error("invalid input: {source}")]
+    Encode {
+        /// The encoder's error.
+        #[source]
+        source: serde_json::Error,
+    },
     /// A response was not the JSON expected (code 16).
     #[error("{what} is not valid JSON: {reason}")]
     InvalidJson {
@@ -247,7 +255,7 @@ impl CodedError for ItaError {
             ItaError::Refused { .. } => ErrorCode::AttestationFailed,
             ItaError::TokenRejected { check, .. } => check.code(),
             ItaError::Send { .. } => ErrorCode::SendRequestFailed,
-            ItaError::InvalidInput(_) => ErrorCode::InvalidInputParameter,
+            ItaError::InvalidInput(_) | ItaError::Encode { .. } => ErrorCode::InvalidInputParameter,
             ItaError::InvalidJson { .. } => ErrorCode::InvalidJsonResponse,
             ItaError::EmptyResponse(_) => ErrorCode::EmptyResponse,
         }

@@ -800,7 +800,7 @@ fn attack_20_typ_crit_and_non_json_parts() {
 fn attack_21_key_outside_its_certificates_validity() {
     // The leaf is valid 2025-01-01 .. 2027-01-01: a token made to look
     // fresh in 2028 is refused for the key, not accepted.
-    let later = 1_830_000_000; // 2027-12
+    let later: i64 = 1_830_000_000; // 2027-12
     let v = validator().with_clock(Arc::new(FixedClock(later)));
     let t = with_claims(|c| {
         c["exp"] = json!(later + 300);

@@ -21,8 +21,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Value};
 use tee_attest_core::{AttestationToken, Decryptor, KeyBroker, KeyReleaseRequest, ReleasedKey};
+use tee_attest_keys::RsaPublic;
 use tee_attest_maa::HttpConfig;
-use tee_attest_tpm::RsaPublic;
 use zeroize::Zeroizing;
 
 use crate::error::{KeyReleaseError, Result};

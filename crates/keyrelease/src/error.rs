@@ -66,6 +66,10 @@ pub enum KeyReleaseError {
     /// The store failed (code 1).
     #[error("key store: {0}")]
     Store(String),
+    /// The shared store (PostgreSQL) cannot be reached now (code 7): the
+    /// service answers 503 with `Retry-After`.
+    #[error("the key store is unavailable: {0}")]
+    Unavailable(#[source] tee_attest_store::StoreError),
     /// A request could not be sent or its response not read (code 7).
     #[error("sending the release request to {url} failed: {reason}")]
     Send {
@@ -97,7 +101,18 @@ pub enum KeyReleaseError {
 
 impl KeyReleaseError {
     pub(crate) fn store(e: impl std::fmt::Display) -> Self {
-        KeyReleaseError::Store(e.to_string())
+        let m = e.to_string();
+        // What a user can do about the two faults of a shared local store
+        // (docs/RELIABILITY.md, "Faults").
+        let hint = if m.contains("database is locked") {
+            " (another process holds the key database's lock; SQLite waits at most 10 s \
+             for it; nothing was changed: retry once it is released)"
+        } else if m.contains("disk is full") {
+            " (the data directory's file system is full; nothing was changed)"
+        } else {
+            ""
+        };
+        KeyReleaseError::Store(format!("{m}{hint}"))
     }
 }
 
@@ -119,6 +134,7 @@ impl CodedError for KeyReleaseError {
             KeyReleaseError::Unwrap(_) => ErrorCode::DecryptTpmError,
             KeyReleaseError::UnwrapTpm(e) => e.code(),
             KeyReleaseError::Kek(_) | KeyReleaseError::Store(_) => ErrorCode::InitializationFailed,
+            KeyReleaseError::Unavailable(e) => e.code(),
             KeyReleaseError::Send { .. } => ErrorCode::SendRequestFailed,
             KeyReleaseError::HttpStatus { .. } => ErrorCode::RequestFailed,
             KeyReleaseError::Malformed(_) => ErrorCode::ParseResponseFailed,

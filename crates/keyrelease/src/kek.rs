@@ -58,19 +58,25 @@ impl Kek {
                         .map_err(|_| kek_err("expected 64 hex digits or the base64 of 32 bytes"))?,
                 )
             };
-        let arr: [u8; KEK_LEN] = bytes.as_slice().try_into().map_err(|_| {
-            kek_err(format!(
+        if bytes.len() != KEK_LEN {
+            return Err(kek_err(format!(
                 "the key is {} bytes; a key-encryption key is {KEK_LEN} bytes",
                 bytes.len()
-            ))
-        })?;
-        Ok(Self::from_bytes(arr))
+            )));
+        }
+        // Straight into the zeroizing array: no copy left on the stack.
+        let mut k = Zeroizing::new([0u8; KEK_LEN]);
+        k.copy_from_slice(&bytes);
+        Ok(Self(k))
     }
 
     /// The KEK in `$TEE_ATTEST_KEK` if set, else the one in `path`
     /// (created there on first use, mode 0600).
     pub fn from_env_or_file(path: &Path) -> Result<Self> {
-        match std::env::var(KEK_ENV) {
+        match std::env::var(KEK_ENV).map(Zeroizing::new) {
+            // The copy of the value is zeroized; the process environment
+            // itself keeps the variable (unset it after start if that
+            // matters: docs/SECURITY.md, "Secrets in memory").
             Ok(v) => Self::parse(&v).map_err(|e| kek_err(format!("${KEK_ENV}: {e}"))),
             Err(std::env::VarError::NotUnicode(_)) => {
                 Err(kek_err(format!("${KEK_ENV} is not valid UTF-8")))

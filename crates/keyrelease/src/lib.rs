@@ -5,6 +5,7 @@
 pub mod client;
 mod error;
 pub mod kek;
+mod pgstore;
 pub mod service;
 pub mod store;
 pub mod wrap;

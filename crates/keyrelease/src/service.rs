@@ -42,7 +42,9 @@ use serde_json::{json, Map, Value};
 use tee_attest_core::{AttestationToken, KeyBroker, KeyReleaseRequest, ReleasedKey};
 use tee_attest_maa::TokenValidator;
 use tee_attest_policy::ReleasePolicy;
-use tee_attest_verifier::service::openapi::{ErrorBody, Jwks, PathParams, RequestBody};
+use tee_attest_verifier::service::openapi::{
+    ErrorBody, Jwks, PathParams, RequestBody, RETRY_AFTER_SECS,
+};
 use tee_attest_verifier::service::{Api, Metrics, ReleaseDecision, Routes, Store};
 use tee_attest_verifier::{KeySet, TokenSigner};
 use utoipa::ToSchema;
@@ -217,7 +219,7 @@ impl ReleaseState {
             _ => ReleaseDecision::Error,
         };
         m.key_release(decision);
-        if matches!(e, E::Store(_) | E::Kek(_)) {
+        if matches!(e, E::Store(_) | E::Kek(_) | E::Unavailable(_)) {
             m.store_error(Store::Keys);
         }
     }
@@ -246,44 +248,64 @@ impl ReleaseState {
 
     /// Decide a release and audit the decision: the signed response (the
     /// JWS of `{"value": …}`) or the refusal.
+    ///
+    /// A release spends its nonce and writes its audit row in one
+    /// transaction ([`KeyStore::record_release`]), after the response is
+    /// signed: the response is returned only if both were written, and a
+    /// nonce is never spent without its release (nor a release made
+    /// without its audit row).
     pub async fn release(&self, req: &ReleaseRequest) -> Result<String> {
         let mut audit = AuditRecord::new(&req.name, "refused");
         audit.version = req.version.clone();
-        let out = self.decide(req, &mut audit).await;
-        match &out {
-            Ok(_) => audit.decision = "released".into(),
-            Err(e) => audit.reason = Some(e.to_string()),
-        }
-        let audited = self.store.audit(&audit);
-        if audited.is_err() {
+        let e = match self.decide(req, &mut audit).await {
+            Ok((jws, key_name)) => {
+                audit.decision = "released".into();
+                match self
+                    .store
+                    .record_release(&key_name, req.nonce.as_deref(), &audit)
+                    .await
+                {
+                    Ok(_) => {
+                        self.count(Ok(()));
+                        tracing::info!(key = %req.name, version = ?audit.version, jti = ?audit.jti, "key released");
+                        return Ok(jws);
+                    }
+                    // Nothing was written: audit the refusal below.
+                    Err(e @ KeyReleaseError::NonceReplayed) => {
+                        audit.decision = "refused".into();
+                        e
+                    }
+                    // A release that cannot be recorded does not happen.
+                    Err(e) => {
+                        self.count_store_error();
+                        if let Some(m) = &self.metrics {
+                            m.key_release(ReleaseDecision::Error);
+                        }
+                        tracing::warn!(key = %req.name, error = %e, "recording a release failed: not released");
+                        return Err(e);
+                    }
+                }
+            }
+            Err(e) => e,
+        };
+        audit.reason = Some(e.to_string());
+        self.count(Err(&e));
+        if let Err(ae) = self.store.audit(&audit).await {
             self.count_store_error();
+            tracing::warn!(error = %ae, "writing the audit row of a refusal failed");
         }
-        match (audited, out) {
-            (Ok(_), Ok(jws)) => {
-                self.count(Ok(()));
-                tracing::info!(key = %req.name, version = ?audit.version, jti = ?audit.jti, "key released");
-                Ok(jws)
-            }
-            // A release that cannot be audited does not happen.
-            (Err(e), Ok(_)) => {
-                // The store failure is counted already.
-                if let Some(m) = &self.metrics {
-                    m.key_release(ReleaseDecision::Error);
-                }
-                Err(e)
-            }
-            (audit_result, Err(e)) => {
-                self.count(Err(&e));
-                if let Err(ae) = audit_result {
-                    tracing::warn!(error = %ae, "writing the audit row of a refusal failed");
-                }
-                tracing::info!(key = %req.name, reason = %e, "key release refused");
-                Err(e)
-            }
-        }
+        tracing::info!(key = %req.name, reason = %e, "key release refused");
+        Err(e)
     }
 
-    async fn decide(&self, req: &ReleaseRequest, audit: &mut AuditRecord) -> Result<String> {
+    /// Every check and the signed response; the nonce is checked (and
+    /// spent) by the caller, with the audit row. Returns the JWS and the
+    /// key's name.
+    async fn decide(
+        &self,
+        req: &ReleaseRequest,
+        audit: &mut AuditRecord,
+    ) -> Result<(String, String)> {
         let enc = match &req.enc {
             Some(e) => Enc::parse(e)?,
             None => Enc::CkmRsaAesKeyWrap,
@@ -321,7 +343,11 @@ impl ReleaseState {
             None => None,
             Some(v) => Some(v.parse::<u32>().map_err(|_| not_found())?),
         };
-        let key = self.store.get(&req.name, version)?.ok_or_else(not_found)?;
+        let key = self
+            .store
+            .get(&req.name, version)
+            .await?
+            .ok_or_else(not_found)?;
         audit.version = Some(key.version.to_string());
         // 3. Its release policy, on the validated claims.
         let policy = ReleasePolicy::parse(&key.policy)?;
@@ -329,16 +355,11 @@ impl ReleaseState {
         if !decision.released {
             return Err(KeyReleaseError::PolicyRefused(decision.reasons.join("; ")));
         }
-        // 4. The wrap key, 5. the nonce.
+        // 4. The wrap key (5. the nonce: with the audit row, by the caller).
         let wrap_key = wrap_key_of(&token)?;
-        if let Some(n) = &req.nonce {
-            if !self.store.use_nonce(&key.name, n)? {
-                return Err(KeyReleaseError::NonceReplayed);
-            }
-        }
         // 6. Wrap and sign.
         let kid = self.kid(&key.name, key.version);
-        let material = self.store.material(&key)?;
+        let material = self.store.material(&key).await?;
         let key_hsm = wrap_key_hsm(enc, &wrap_key, &kid, &material)?;
         drop(material);
         let payload = self.payload(req, enc, &kid, &key, key_hsm);
@@ -347,7 +368,7 @@ impl ReleaseState {
             .current()
             .sign(&payload, &format!("{}{CERTS_PATH}", self.base_url), false)
             .map_err(|e| KeyReleaseError::Wrap(format!("signing the response: {e}")))?;
-        Ok(jws)
+        Ok((jws, key.name))
     }
 
     fn payload(
@@ -447,6 +468,19 @@ impl IntoResponse for ApiError {
             | E::Token(_)
             | E::NoEphemeralKey
             | E::BadEphemeralKey(_) => (StatusCode::BAD_REQUEST, "BadParameter"),
+            E::Unavailable(_) => {
+                // As every 503 of the service: its error body, `Retry-After`.
+                let body = Json(ErrorBody::new(
+                    "ServiceUnavailable",
+                    "the key store is unavailable; retry after the time in Retry-After",
+                ));
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(axum::http::header::RETRY_AFTER, RETRY_AFTER_SECS)],
+                    body,
+                )
+                    .into_response();
+            }
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
         };
         let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -556,7 +590,7 @@ async fn handle(
             let mut audit = AuditRecord::new(&req.name, "refused");
             audit.version = req.version.clone();
             audit.reason = Some(e.to_string());
-            if let Err(ae) = state.store.audit(&audit) {
+            if let Err(ae) = state.store.audit(&audit).await {
                 state.count_store_error();
                 tracing::warn!(error = %ae, "writing the audit row of a refusal failed");
             }
@@ -599,6 +633,10 @@ async fn handle(
             body = ErrorBody),
         (status = 500, description = "`InternalError` (the store, the audit or the wrapping \
             failed; the log says which).", body = ErrorBody),
+        (status = 503, description = "`ServiceUnavailable`: the shared key store (PostgreSQL) \
+            cannot be reached; nothing was released or spent. Retry after `Retry-After` \
+            seconds.", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds."))),
     )
 )]
 async fn release_current(
@@ -646,6 +684,10 @@ async fn release_current(
             body = ErrorBody),
         (status = 500, description = "`InternalError` (the store, the audit or the wrapping \
             failed; the log says which).", body = ErrorBody),
+        (status = 503, description = "`ServiceUnavailable`: the shared key store (PostgreSQL) \
+            cannot be reached; nothing was released or spent. Retry after `Retry-After` \
+            seconds.", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds."))),
     )
 )]
 async fn release_version(
@@ -781,7 +823,7 @@ mod tests {
                 .await
                 .unwrap_err();
         }
-        let log = store.audit_log(100).unwrap();
+        let log = store.audit_log(100).await.unwrap();
         let rows: Vec<(Option<&str>, u64)> =
             log.iter().map(|r| (r.issuer.as_deref(), r.count)).collect();
         assert_eq!(rows, [(Some(ISS), 10_000), (None, 100)], "{log:#?}");

@@ -23,8 +23,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde_json::{json, Value};
+use tee_attest_keys::RsaPublic;
 use tee_attest_policy::ReleasePolicy;
-use tee_attest_tpm::RsaPublic;
+use tee_attest_store::Pg;
 use zeroize::Zeroizing;
 
 use crate::error::{KeyReleaseError, Result};
@@ -332,34 +333,98 @@ fn aad(name: &str, version: u32, spec: KeySpec) -> Vec<u8> {
     .into_bytes()
 }
 
-/// The key store (one SQLite database; safe to share between threads and,
-/// through SQLite's locking, between processes).
+/// The key store: SQLite (one database file, the default; safe to share
+/// between threads and, through SQLite's locking, between processes) or
+/// PostgreSQL (shared by a fleet of instances: [`KeyStore::open_postgres`]).
+///
+/// Both backends keep the same rows with the same rules: key material is
+/// sealed and opened here under the KEK (the database holds ciphertext
+/// only), a nonce is spent once per key across every instance (a primary
+/// key), and a release's audit row is written in the same transaction as
+/// its nonce ([`KeyStore::record_release`]).
 pub struct KeyStore {
-    conn: Mutex<Connection>,
+    backend: Backend,
     kek: Kek,
     audit_config: AuditConfig,
 }
 
+enum Backend {
+    Sqlite(Mutex<Connection>),
+    Postgres(Pg),
+}
+
 impl std::fmt::Debug for KeyStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyStore").finish_non_exhaustive()
+        f.debug_struct("KeyStore")
+            .field("backend", &self.backend_name())
+            .finish_non_exhaustive()
     }
 }
 
-type Row = (String, u32, String, i64, String, String);
+pub(crate) type Row = (String, u32, String, i64, String, String);
 
-struct NewVersion<'a> {
-    name: &'a str,
-    version: u32,
-    spec: KeySpec,
-    policy: &'a str,
-    material: &'a [u8],
-    public_jwk: &'a Value,
+pub(crate) struct NewVersion<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) version: u32,
+    pub(crate) spec: KeySpec,
+    pub(crate) policy: &'a str,
+    pub(crate) material: &'a [u8],
+    pub(crate) public_jwk: &'a Value,
+}
+
+/// An audit record cut to the stored bounds.
+pub(crate) struct BoundedAudit {
+    pub(crate) key: String,
+    pub(crate) version: Option<String>,
+    pub(crate) jti: Option<String>,
+    pub(crate) issuer: Option<String>,
+    pub(crate) reason: Option<String>,
+}
+
+impl BoundedAudit {
+    pub(crate) fn of(r: &AuditRecord) -> Self {
+        Self {
+            key: bounded(&r.key, MAX_NAME_LEN + 1),
+            version: r
+                .version
+                .as_deref()
+                .map(|v| bounded(v, MAX_AUDIT_VERSION_LEN)),
+            jti: r.jti.as_deref().map(|v| bounded(v, MAX_AUDIT_JTI_LEN)),
+            issuer: r
+                .issuer
+                .as_deref()
+                .map(|v| bounded(v, MAX_AUDIT_ISSUER_LEN)),
+            reason: r
+                .reason
+                .as_deref()
+                .map(|v| bounded(v, MAX_AUDIT_REASON_LEN)),
+        }
+    }
+}
+
+pub(crate) fn secs_of(d: Duration) -> i64 {
+    secs(d)
+}
+
+/// The KEK check: sealed at creation, opened at every open.
+pub(crate) fn kek_check(kek: &Kek, sealed: Option<&[u8]>) -> Result<Option<Vec<u8>>> {
+    match sealed {
+        Some(sealed) => match kek.open(KEK_CHECK_AAD, sealed)? {
+            Some(p) if p.as_slice() == KEK_CHECK_TEXT => Ok(None),
+            _ => Err(KeyReleaseError::Kek(
+                "this key store was created under a different key-encryption key: \
+                 its key material cannot be decrypted (check $TEE_ATTEST_KEK or the KEK file)"
+                    .into(),
+            )),
+        },
+        None => Ok(Some(kek.seal(KEK_CHECK_AAD, KEK_CHECK_TEXT)?)),
+    }
 }
 
 impl KeyStore {
-    /// Open (or create, mode 0600) the store at `path` under `kek`. Code 1
-    /// with a clear message if the store was created under another KEK.
+    /// Open (or create, mode 0600) the SQLite store at `path` under `kek`.
+    /// Code 1 with a clear message if the store was created under another
+    /// KEK.
     pub fn open(path: &Path, kek: Kek) -> Result<Self> {
         if !path.exists() {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -393,8 +458,29 @@ impl KeyStore {
         )
     }
 
+    /// The store in a shared PostgreSQL database (its tables made by the
+    /// `0002_keyrelease` migration, which [`Pg::connect`] applied), under
+    /// `kek`: every instance of a fleet must have the same KEK. Code 1 if
+    /// the database's keys were stored under another KEK;
+    /// [`KeyReleaseError::Unavailable`] if the database cannot be reached.
+    pub async fn open_postgres(pg: &Pg, kek: Kek) -> Result<Self> {
+        crate::pgstore::check_kek(pg, &kek).await?;
+        Ok(Self {
+            backend: Backend::Postgres(pg.clone()),
+            kek,
+            audit_config: AuditConfig::default(),
+        })
+    }
+
     fn with_connection(mut conn: Connection, kek: Kek) -> Result<Self> {
         conn.busy_timeout(Duration::from_secs(10))
+            .map_err(KeyReleaseError::store)?;
+        // A small page cache (256 KiB, SQLite's default is 2 MiB): a
+        // release touches a handful of pages (the key by its primary key, a
+        // nonce and an audit row appended), and the service's memory stays
+        // flat after warm-up instead of growing with the file up to the
+        // cache's cap (the soak measured +2 MiB: docs/PERFORMANCE.md).
+        conn.execute_batch("PRAGMA cache_size = -256")
             .map_err(KeyReleaseError::store)?;
         conn.execute_batch(SCHEMA).map_err(KeyReleaseError::store)?;
         migrate_audit(&mut conn)?;
@@ -404,28 +490,15 @@ impl KeyStore {
             .query_row("SELECT v FROM meta WHERE k = 'kek_check'", [], |r| r.get(0))
             .optional()
             .map_err(KeyReleaseError::store)?;
-        match check {
-            Some(sealed) => match kek.open(KEK_CHECK_AAD, &sealed)? {
-                Some(p) if p.as_slice() == KEK_CHECK_TEXT => {}
-                _ => {
-                    return Err(KeyReleaseError::Kek(
-                        "this key store was created under a different key-encryption key: \
-                         its key material cannot be decrypted (check $TEE_ATTEST_KEK or the KEK file)"
-                            .into(),
-                    ))
-                }
-            },
-            None => {
-                let sealed = kek.seal(KEK_CHECK_AAD, KEK_CHECK_TEXT)?;
-                conn.execute(
-                    "INSERT OR IGNORE INTO meta (k, v) VALUES ('kek_check', ?1)",
-                    params![sealed],
-                )
-                .map_err(KeyReleaseError::store)?;
-            }
+        if let Some(sealed) = kek_check(&kek, check.as_deref())? {
+            conn.execute(
+                "INSERT OR IGNORE INTO meta (k, v) VALUES ('kek_check', ?1)",
+                params![sealed],
+            )
+            .map_err(KeyReleaseError::store)?;
         }
         Ok(Self {
-            conn: Mutex::new(conn),
+            backend: Backend::Sqlite(Mutex::new(conn)),
             kek,
             audit_config: AuditConfig::default(),
         })
@@ -443,14 +516,30 @@ impl KeyStore {
         &self.audit_config
     }
 
-    fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>> {
-        self.conn
-            .lock()
-            .map_err(|_| KeyReleaseError::Store("the store lock is poisoned".into()))
+    /// `sqlite` or `postgres`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    fn conn(&self) -> Result<Option<std::sync::MutexGuard<'_, Connection>>> {
+        match &self.backend {
+            Backend::Sqlite(c) => c
+                .lock()
+                .map(Some)
+                .map_err(|_| KeyReleaseError::Store("the store lock is poisoned".into())),
+            Backend::Postgres(_) => Ok(None),
+        }
+    }
+
+    fn seal(&self, v: &NewVersion<'_>) -> Result<Vec<u8>> {
+        self.kek.seal(&aad(v.name, v.version, v.spec), v.material)
     }
 
     fn insert(&self, conn: &Connection, v: NewVersion<'_>) -> Result<KeyInfo> {
-        let sealed = self.kek.seal(&aad(v.name, v.version, v.spec), v.material)?;
+        let sealed = self.seal(&v)?;
         let created = now();
         conn.execute(
             "INSERT INTO keys (name, version, kty, created, policy, public_jwk, material)
@@ -478,17 +567,17 @@ impl KeyStore {
 
     /// Create key `name` (version 1) of `spec` with a release policy (SKR
     /// JSON, checked). Code 8 if it exists, 9 if the policy does not parse.
-    pub fn create(&self, name: &str, spec: KeySpec, policy: &str) -> Result<KeyInfo> {
+    pub async fn create(&self, name: &str, spec: KeySpec, policy: &str) -> Result<KeyInfo> {
         // Cheap checks before the (slow, for RSA) key generation.
         check_name(name)?;
         ReleasePolicy::parse(policy)?;
         let (material, public) = generate_key(spec)?;
-        self.import(name, spec, &material, public, policy)
+        self.import(name, spec, &material, public, policy).await
     }
 
     /// Import existing material (`oct`: 32 raw bytes; RSA/EC: PKCS#8) as
     /// key `name` version 1.
-    pub fn import(
+    pub async fn import(
         &self,
         name: &str,
         spec: KeySpec,
@@ -498,61 +587,93 @@ impl KeyStore {
     ) -> Result<KeyInfo> {
         check_name(name)?;
         ReleasePolicy::parse(policy)?;
-        let conn = self.conn()?;
-        if latest_version(&conn, name)?.is_some() {
-            return Err(KeyReleaseError::KeyExists(name.to_string()));
+        let v = NewVersion {
+            name,
+            version: 1,
+            spec,
+            policy,
+            material,
+            public_jwk: &public_jwk,
+        };
+        match &self.backend {
+            Backend::Postgres(pg) => {
+                let sealed = self.seal(&v)?;
+                crate::pgstore::insert(pg, &v, &sealed, true).await
+            }
+            Backend::Sqlite(_) => {
+                let mut conn = self.conn()?.ok_or_else(sqlite_only)?;
+                // One transaction: a crash before the commit leaves no key,
+                // after it the whole key (fault points around the commit).
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(KeyReleaseError::store)?;
+                if latest_version(&tx, name)?.is_some() {
+                    return Err(KeyReleaseError::KeyExists(name.to_string()));
+                }
+                let info = self.insert(&tx, v)?;
+                tee_attest_core::fault::point("keyrelease.create.after_insert");
+                tx.commit().map_err(KeyReleaseError::store)?;
+                tee_attest_core::fault::point("keyrelease.create.after_commit");
+                Ok(info)
+            }
         }
-        self.insert(
-            &conn,
-            NewVersion {
-                name,
-                version: 1,
-                spec,
-                policy,
-                material,
-                public_jwk: &public_jwk,
-            },
-        )
     }
 
     /// A new version of `name` with fresh material of the same type; the
     /// release policy is `policy` if given, else the current one.
-    pub fn rotate(&self, name: &str, policy: Option<&str>) -> Result<KeyInfo> {
+    pub async fn rotate(&self, name: &str, policy: Option<&str>) -> Result<KeyInfo> {
         if let Some(p) = policy {
             ReleasePolicy::parse(p)?;
         }
-        let conn = self.conn()?;
-        let current = get(&conn, name, None)?.ok_or_else(|| KeyReleaseError::KeyNotFound {
-            name: name.to_string(),
-            version: None,
-        })?;
+        let current = self
+            .get(name, None)
+            .await?
+            .ok_or_else(|| KeyReleaseError::KeyNotFound {
+                name: name.to_string(),
+                version: None,
+            })?;
         let (material, public) = generate_key(current.spec)?;
         let version = current
             .version
             .checked_add(1)
             .ok_or_else(|| KeyReleaseError::Store("too many versions".into()))?;
-        self.insert(
-            &conn,
-            NewVersion {
-                name,
-                version,
-                spec: current.spec,
-                policy: policy.unwrap_or(&current.policy),
-                material: &material,
-                public_jwk: &public,
-            },
-        )
+        let v = NewVersion {
+            name,
+            version,
+            spec: current.spec,
+            policy: policy.unwrap_or(&current.policy),
+            material: &material,
+            public_jwk: &public,
+        };
+        match &self.backend {
+            Backend::Postgres(pg) => {
+                let sealed = self.seal(&v)?;
+                // Two rotations at once: one gets the version, the other a
+                // conflict (code 8), as with SQLite's primary key.
+                crate::pgstore::insert(pg, &v, &sealed, false).await
+            }
+            Backend::Sqlite(_) => {
+                let conn = self.conn()?.ok_or_else(sqlite_only)?;
+                self.insert(&conn, v)
+            }
+        }
     }
 
     /// Delete every version of `name` (and its nonces). Returns how many
     /// versions were deleted (code 8 if none).
-    pub fn delete(&self, name: &str) -> Result<usize> {
-        let conn = self.conn()?;
-        let n = conn
-            .execute("DELETE FROM keys WHERE name = ?1", params![name])
-            .map_err(KeyReleaseError::store)?;
-        conn.execute("DELETE FROM release_nonces WHERE name = ?1", params![name])
-            .map_err(KeyReleaseError::store)?;
+    pub async fn delete(&self, name: &str) -> Result<usize> {
+        let n = match &self.backend {
+            Backend::Postgres(pg) => crate::pgstore::delete(pg, name).await?,
+            Backend::Sqlite(_) => {
+                let conn = self.conn()?.ok_or_else(sqlite_only)?;
+                let n = conn
+                    .execute("DELETE FROM keys WHERE name = ?1", params![name])
+                    .map_err(KeyReleaseError::store)?;
+                conn.execute("DELETE FROM release_nonces WHERE name = ?1", params![name])
+                    .map_err(KeyReleaseError::store)?;
+                n
+            }
+        };
         if n == 0 {
             return Err(KeyReleaseError::KeyNotFound {
                 name: name.to_string(),
@@ -563,8 +684,11 @@ impl KeyStore {
     }
 
     /// Every key version, by name then version.
-    pub fn list(&self) -> Result<Vec<KeyInfo>> {
-        let conn = self.conn()?;
+    pub async fn list(&self) -> Result<Vec<KeyInfo>> {
+        if let Backend::Postgres(pg) = &self.backend {
+            return crate::pgstore::list(pg).await;
+        }
+        let conn = self.conn()?.ok_or_else(sqlite_only)?;
         let mut stmt = conn
             .prepare(
                 "SELECT name, version, kty, created, policy, public_jwk FROM keys
@@ -580,26 +704,33 @@ impl KeyStore {
     }
 
     /// Key `name` at `version`, or its latest version.
-    pub fn get(&self, name: &str, version: Option<u32>) -> Result<Option<KeyInfo>> {
-        get(&*self.conn()?, name, version)
+    pub async fn get(&self, name: &str, version: Option<u32>) -> Result<Option<KeyInfo>> {
+        if let Backend::Postgres(pg) = &self.backend {
+            return crate::pgstore::get(pg, name, version).await;
+        }
+        get(&*self.conn()?.ok_or_else(sqlite_only)?, name, version)
     }
 
     /// The decrypted material of a key version. Code 1 if it does not
     /// decrypt (wrong KEK, or a changed row).
-    pub fn material(&self, key: &KeyInfo) -> Result<Zeroizing<Vec<u8>>> {
-        let sealed: Vec<u8> = self
-            .conn()?
-            .query_row(
-                "SELECT material FROM keys WHERE name = ?1 AND version = ?2",
-                params![key.name, key.version],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(KeyReleaseError::store)?
-            .ok_or_else(|| KeyReleaseError::KeyNotFound {
-                name: key.name.clone(),
-                version: Some(key.version.to_string()),
-            })?;
+    pub async fn material(&self, key: &KeyInfo) -> Result<Zeroizing<Vec<u8>>> {
+        let sealed: Option<Vec<u8>> = match &self.backend {
+            Backend::Postgres(pg) => crate::pgstore::sealed_material(pg, key).await?,
+            Backend::Sqlite(_) => self
+                .conn()?
+                .ok_or_else(sqlite_only)?
+                .query_row(
+                    "SELECT material FROM keys WHERE name = ?1 AND version = ?2",
+                    params![key.name, key.version],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(KeyReleaseError::store)?,
+        };
+        let sealed = sealed.ok_or_else(|| KeyReleaseError::KeyNotFound {
+            name: key.name.clone(),
+            version: Some(key.version.to_string()),
+        })?;
         self.kek
             .open(&aad(&key.name, key.version, key.spec), &sealed)?
             .ok_or_else(|| {
@@ -611,10 +742,15 @@ impl KeyStore {
     }
 
     /// Record `nonce` as used for releases of `name`. `false` if it was
-    /// used before (a replay).
-    pub fn use_nonce(&self, name: &str, nonce: &str) -> Result<bool> {
+    /// used before (a replay). (The release service uses
+    /// [`KeyStore::record_release`], which also writes the audit row.)
+    pub async fn use_nonce(&self, name: &str, nonce: &str) -> Result<bool> {
+        if let Backend::Postgres(pg) = &self.backend {
+            return crate::pgstore::use_nonce(pg, name, nonce).await;
+        }
         let n = self
             .conn()?
+            .ok_or_else(sqlite_only)?
             .execute(
                 "INSERT OR IGNORE INTO release_nonces (name, nonce, used_at) VALUES (?1, ?2, ?3)",
                 params![name, nonce, now()],
@@ -635,26 +771,55 @@ impl KeyStore {
     /// insert the table is cut back to `max_rows`, oldest `last_time` first
     /// — exact after every call; the table is counted only when
     /// `MAX(id) - MIN(id) + 1` (two index look-ups) exceeds `max_rows`.
-    /// One immediate transaction, so processes sharing the store agree.
-    pub fn audit(&self, r: &AuditRecord) -> Result<i64> {
-        let key = bounded(&r.key, MAX_NAME_LEN + 1);
-        let version = r
-            .version
-            .as_deref()
-            .map(|v| bounded(v, MAX_AUDIT_VERSION_LEN));
-        let jti = r.jti.as_deref().map(|v| bounded(v, MAX_AUDIT_JTI_LEN));
-        let issuer = r
-            .issuer
-            .as_deref()
-            .map(|v| bounded(v, MAX_AUDIT_ISSUER_LEN));
-        let reason = r
-            .reason
-            .as_deref()
-            .map(|v| bounded(v, MAX_AUDIT_REASON_LEN));
-        let mut conn = self.conn()?;
+    /// One transaction, serialized with every other audit write (SQLite:
+    /// an immediate transaction; PostgreSQL: a transaction-level advisory
+    /// lock), so processes and instances sharing the store agree.
+    pub async fn audit(&self, r: &AuditRecord) -> Result<i64> {
+        self.record_release_or_audit(None, r).await
+    }
+
+    /// Record a release: spend `nonce` (if any) for `name` and write the
+    /// audit row `r` in **one transaction**, so that a nonce is spent if
+    /// and only if its release is audited. [`KeyReleaseError::NonceReplayed`]
+    /// (and nothing written) when the nonce was spent before — at this
+    /// instance or at any other sharing the store: a primary key makes the
+    /// insert succeed exactly once.
+    pub async fn record_release(
+        &self,
+        name: &str,
+        nonce: Option<&str>,
+        r: &AuditRecord,
+    ) -> Result<i64> {
+        self.record_release_or_audit(nonce.map(|n| (name, n)), r)
+            .await
+    }
+
+    async fn record_release_or_audit(
+        &self,
+        nonce: Option<(&str, &str)>,
+        r: &AuditRecord,
+    ) -> Result<i64> {
+        let b = BoundedAudit::of(r);
+        if let Backend::Postgres(pg) = &self.backend {
+            return crate::pgstore::audit(pg, &self.audit_config, nonce, r, &b).await;
+        }
+        let mut conn = self.conn()?.ok_or_else(sqlite_only)?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(KeyReleaseError::store)?;
+        if let Some((name, nonce)) = nonce {
+            let n = tx
+                .execute(
+                    "INSERT OR IGNORE INTO release_nonces (name, nonce, used_at)
+                     VALUES (?1, ?2, ?3)",
+                    params![name, nonce, now()],
+                )
+                .map_err(KeyReleaseError::store)?;
+            if n == 0 {
+                // Dropping the transaction rolls it back.
+                return Err(KeyReleaseError::NonceReplayed);
+            }
+        }
         let mut joined = None;
         if r.decision == "refused" {
             let since = r
@@ -666,7 +831,7 @@ impl KeyStore {
                      WHERE decision = 'refused' AND key = ?1 AND issuer IS ?2 AND reason IS ?3
                        AND last_time >= ?4
                      ORDER BY last_time DESC, id DESC LIMIT 1",
-                    params![key, issuer, reason, since],
+                    params![b.key, b.issuer, b.reason, since],
                     |row| row.get::<_, i64>(0),
                 )
                 .optional()
@@ -689,7 +854,7 @@ impl KeyStore {
                     "INSERT INTO audit
                          (time, last_time, count, key, version, jti, issuer, decision, reason)
                      VALUES (?1, ?1, 1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![r.time, key, version, jti, issuer, r.decision, reason],
+                    params![r.time, b.key, b.version, b.jti, b.issuer, r.decision, b.reason],
                 )
                 .map_err(KeyReleaseError::store)?;
                 tx.last_insert_rowid()
@@ -702,8 +867,11 @@ impl KeyStore {
 
     /// The audit rows, oldest first by their last decision (at most
     /// `limit`, the latest ones).
-    pub fn audit_log(&self, limit: usize) -> Result<Vec<AuditRecord>> {
-        let conn = self.conn()?;
+    pub async fn audit_log(&self, limit: usize) -> Result<Vec<AuditRecord>> {
+        if let Backend::Postgres(pg) = &self.backend {
+            return crate::pgstore::audit_log(pg, limit).await;
+        }
+        let conn = self.conn()?.ok_or_else(sqlite_only)?;
         let mut stmt = conn
             .prepare(
                 "SELECT id, time, key, version, jti, issuer, decision, reason, last_time, count
@@ -732,6 +900,19 @@ impl KeyStore {
         rows.reverse();
         Ok(rows)
     }
+
+    /// Whether the store answers (a read of the audit table; PostgreSQL:
+    /// `SELECT 1` within the connect time-out): for `/readyz`.
+    pub async fn ping(&self) -> Result<()> {
+        match &self.backend {
+            Backend::Postgres(pg) => pg.ping().await.map_err(KeyReleaseError::from),
+            Backend::Sqlite(_) => self.audit_log(1).await.map(|_| ()),
+        }
+    }
+}
+
+fn sqlite_only() -> KeyReleaseError {
+    KeyReleaseError::Store("internal: a SQLite operation on another backend".into())
 }
 
 /// Brings the `audit` table of a store made before aggregation up to date:
@@ -807,7 +988,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     ))
 }
 
-fn info((name, version, kty, created, policy, jwk): Row) -> Result<KeyInfo> {
+pub(crate) fn info((name, version, kty, created, policy, jwk): Row) -> Result<KeyInfo> {
     Ok(KeyInfo {
         spec: KeySpec::from_name(&kty)
             .ok_or_else(|| KeyReleaseError::Store(format!("key {name:?}: unknown type {kty:?}")))?,
@@ -855,48 +1036,48 @@ mod tests {
 
     const POLICY: &str = r#"{"version":"1.0.0","anyOf":[{"authority":"https://a","allOf":[{"claim":"x","equals":true}]}]}"#;
 
-    #[test]
-    fn create_rotate_delete_and_material_round_trip() {
+    #[tokio::test]
+    async fn create_rotate_delete_and_material_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("keys.db");
         let kek_hex = "11".repeat(32);
         let s = KeyStore::open(&db, Kek::parse(&kek_hex).unwrap()).unwrap();
-        let k1 = s.create("k-1", KeySpec::Oct256, POLICY).unwrap();
+        let k1 = s.create("k-1", KeySpec::Oct256, POLICY).await.unwrap();
         assert_eq!(k1.version, 1);
         assert!(matches!(
-            s.create("k-1", KeySpec::Oct256, POLICY),
+            s.create("k-1", KeySpec::Oct256, POLICY).await,
             Err(KeyReleaseError::KeyExists(_))
         ));
-        let m1 = s.material(&k1).unwrap();
+        let m1 = s.material(&k1).await.unwrap();
         assert_eq!(m1.len(), 32);
-        let k2 = s.rotate("k-1", None).unwrap();
+        let k2 = s.rotate("k-1", None).await.unwrap();
         assert_eq!(k2.version, 2);
         assert_eq!(k2.policy, POLICY);
-        assert_ne!(*s.material(&k2).unwrap(), *m1);
-        assert_eq!(s.get("k-1", None).unwrap().unwrap().version, 2);
-        assert_eq!(s.get("k-1", Some(1)).unwrap().unwrap(), k1);
+        assert_ne!(*s.material(&k2).await.unwrap(), *m1);
+        assert_eq!(s.get("k-1", None).await.unwrap().unwrap().version, 2);
+        assert_eq!(s.get("k-1", Some(1)).await.unwrap().unwrap(), k1);
         for spec in [KeySpec::Rsa2048, KeySpec::EcP256, KeySpec::EcP384] {
             let name = format!("k-{}", spec.name());
-            let k = s.create(&name, spec, POLICY).unwrap();
-            let m = s.material(&k).unwrap();
+            let k = s.create(&name, spec, POLICY).await.unwrap();
+            let m = s.material(&k).await.unwrap();
             assert_eq!(m[0], 0x30, "PKCS#8 DER");
             assert_eq!(k.public_jwk["kty"], spec.kty());
         }
-        assert_eq!(s.list().unwrap().len(), 5);
-        assert_eq!(s.delete("k-1").unwrap(), 2);
-        assert!(s.get("k-1", None).unwrap().is_none());
+        assert_eq!(s.list().await.unwrap().len(), 5);
+        assert_eq!(s.delete("k-1").await.unwrap(), 2);
+        assert!(s.get("k-1", None).await.unwrap().is_none());
         assert!(matches!(
-            s.delete("k-1"),
+            s.delete("k-1").await,
             Err(KeyReleaseError::KeyNotFound { .. })
         ));
-        assert!(s.create("bad name", KeySpec::Oct256, POLICY).is_err());
+        assert!(s.create("bad name", KeySpec::Oct256, POLICY).await.is_err());
         assert!(matches!(
-            s.create("p", KeySpec::Oct256, "{}"),
+            s.create("p", KeySpec::Oct256, "{}").await,
             Err(KeyReleaseError::Policy(_))
         ));
-        assert!(s.use_nonce("k", "n").unwrap());
-        assert!(!s.use_nonce("k", "n").unwrap());
-        assert!(s.use_nonce("other", "n").unwrap());
+        assert!(s.use_nonce("k", "n").await.unwrap());
+        assert!(!s.use_nonce("k", "n").await.unwrap());
+        assert!(s.use_nonce("other", "n").await.unwrap());
         drop(s);
 
         #[cfg(unix)]
@@ -922,7 +1103,7 @@ mod tests {
         );
         // The right one still can.
         let s = KeyStore::open(&db, Kek::parse(&kek_hex).unwrap()).unwrap();
-        assert_eq!(s.list().unwrap().len(), 3);
+        assert_eq!(s.list().await.unwrap().len(), 3);
     }
 
     #[test]
@@ -944,18 +1125,18 @@ mod tests {
         }
     }
 
-    #[test]
-    fn audit_rows_keep_order() {
+    #[tokio::test]
+    async fn audit_rows_keep_order() {
         let s = KeyStore::in_memory(Kek::generate().unwrap()).unwrap();
         let mut r = AuditRecord::new("k", "refused");
         r.reason = Some("why".into());
-        s.audit(&r).unwrap();
-        s.audit(&AuditRecord::new("k", "released")).unwrap();
-        let log = s.audit_log(10).unwrap();
+        s.audit(&r).await.unwrap();
+        s.audit(&AuditRecord::new("k", "released")).await.unwrap();
+        let log = s.audit_log(10).await.unwrap();
         assert_eq!(log.len(), 2);
         assert_eq!(log[0].decision, "refused");
         assert_eq!(log[1].decision, "released");
-        assert_eq!(s.audit_log(1).unwrap()[0].decision, "released");
+        assert_eq!(s.audit_log(1).await.unwrap()[0].decision, "released");
     }
 
     const T0: i64 = 1_750_000_000;
@@ -975,23 +1156,23 @@ mod tests {
         r
     }
 
-    #[test]
-    fn refused_releases_aggregate_and_releases_do_not() {
+    #[tokio::test]
+    async fn refused_releases_aggregate_and_releases_do_not() {
         let s = KeyStore::in_memory(Kek::generate().unwrap()).unwrap();
         let mut first_id = None;
         for i in 0..10_000i64 {
             let mut r = decision("k", "refused", Some("https://evil"), Some(SIG), T0 + i / 4);
             r.jti = Some(format!("jti-{i}"));
             r.version = Some("1".into());
-            let id = s.audit(&r).unwrap();
+            let id = s.audit(&r).await.unwrap();
             assert_eq!(*first_id.get_or_insert(id), id, "joins the same row");
             if i % 1000 == 0 {
                 let mut ok = decision("k", "released", Some("https://good"), None, T0 + i / 4);
                 ok.jti = Some(format!("ok-{i}"));
-                s.audit(&ok).unwrap();
+                s.audit(&ok).await.unwrap();
             }
         }
-        let log = s.audit_log(100).unwrap();
+        let log = s.audit_log(100).await.unwrap();
         let refused: Vec<_> = log.iter().filter(|r| r.decision == "refused").collect();
         let released: Vec<_> = log.iter().filter(|r| r.decision == "released").collect();
         assert_eq!(refused.len(), 1, "{refused:#?}");
@@ -1020,18 +1201,19 @@ mod tests {
         for _ in 0..2 {
             for (key, issuer, reason) in cases {
                 s.audit(&decision(key, "refused", issuer, reason, t))
+                    .await
                     .unwrap();
             }
         }
-        let log = s.audit_log(100).unwrap();
+        let log = s.audit_log(100).await.unwrap();
         assert_eq!(log.len(), 15);
         assert!(log[11..].iter().all(|r| r.count == 2), "{log:#?}");
         assert_eq!(log[10].count, 10_002, "the first row went on");
         assert_eq!(log[10].last_time, t);
     }
 
-    #[test]
-    fn a_refusal_after_the_window_starts_a_new_row() {
+    #[tokio::test]
+    async fn a_refusal_after_the_window_starts_a_new_row() {
         let cfg = AuditConfig {
             refusal_window: Duration::from_secs(60),
             ..AuditConfig::default()
@@ -1041,17 +1223,17 @@ mod tests {
             .with_audit_config(cfg);
         assert_eq!(s.audit_config().refusal_window, Duration::from_secs(60));
         let r = |t| decision("k", "refused", Some("i"), Some("r"), t);
-        s.audit(&r(T0)).unwrap();
-        s.audit(&r(T0 + 60)).unwrap();
-        s.audit(&r(T0 + 121)).unwrap();
-        let log = s.audit_log(10).unwrap();
+        s.audit(&r(T0)).await.unwrap();
+        s.audit(&r(T0 + 60)).await.unwrap();
+        s.audit(&r(T0 + 121)).await.unwrap();
+        let log = s.audit_log(10).await.unwrap();
         let rows: Vec<(i64, i64, u64)> =
             log.iter().map(|r| (r.time, r.last_time, r.count)).collect();
         assert_eq!(rows, [(T0, T0 + 60, 2), (T0 + 121, T0 + 121, 1)]);
     }
 
-    #[test]
-    fn audit_retention_by_rows_and_age() {
+    #[tokio::test]
+    async fn audit_retention_by_rows_and_age() {
         let cfg = AuditConfig {
             max_rows: 5,
             max_age: Duration::from_secs(1000),
@@ -1062,16 +1244,18 @@ mod tests {
             .with_audit_config(cfg);
         // An aggregated refusal kept active by a stream of refusals.
         s.audit(&decision("k", "refused", None, Some("x"), T0))
+            .await
             .unwrap();
         for i in 0..20 {
             let mut ok = decision("k", "released", Some("i"), None, T0 + 1 + i);
             ok.jti = Some(format!("j{i}"));
-            s.audit(&ok).unwrap();
+            s.audit(&ok).await.unwrap();
             s.audit(&decision("k", "refused", None, Some("x"), T0 + 1 + i))
+                .await
                 .unwrap();
-            assert!(s.audit_log(100).unwrap().len() <= 5);
+            assert!(s.audit_log(100).await.unwrap().len() <= 5);
         }
-        let log = s.audit_log(100).unwrap();
+        let log = s.audit_log(100).await.unwrap();
         assert_eq!(log.len(), 5);
         let jtis: Vec<&str> = log.iter().filter_map(|r| r.jti.as_deref()).collect();
         assert_eq!(jtis, ["j16", "j17", "j18", "j19"], "the newest releases");
@@ -1079,22 +1263,25 @@ mod tests {
         assert_eq!((refused.len(), refused[0].count), (1, 21));
         // Age: 1000 s after the last of those, only the new row is left.
         s.audit(&decision("k", "released", None, None, T0 + 20 + 1001))
+            .await
             .unwrap();
-        let log = s.audit_log(100).unwrap();
+        let log = s.audit_log(100).await.unwrap();
         assert_eq!(log.len(), 1, "{log:#?}");
         assert_eq!(log[0].time, T0 + 1021);
         // A joining refusal prunes by age too.
         s.audit(&decision("k", "refused", None, None, T0 + 3000))
+            .await
             .unwrap();
         s.audit(&decision("k", "refused", None, None, T0 + 3001))
+            .await
             .unwrap();
-        let log = s.audit_log(100).unwrap();
+        let log = s.audit_log(100).await.unwrap();
         assert_eq!(log.len(), 1);
         assert_eq!(log[0].count, 2);
     }
 
-    #[test]
-    fn an_old_audit_table_is_migrated() {
+    #[tokio::test]
+    async fn an_old_audit_table_is_migrated() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("keys.db");
         {
@@ -1117,7 +1304,7 @@ mod tests {
         }
         let kek = "33".repeat(32);
         let s = KeyStore::open(&db, Kek::parse(&kek).unwrap()).unwrap();
-        let log = s.audit_log(10).unwrap();
+        let log = s.audit_log(10).await.unwrap();
         let rows: Vec<(i64, i64, u64, &str)> = log
             .iter()
             .map(|r| (r.time, r.last_time, r.count, r.decision.as_str()))
@@ -1128,14 +1315,15 @@ mod tests {
         );
         // A refusal like the old one, within the window, joins it.
         s.audit(&decision("k", "refused", None, Some("r"), 1500))
+            .await
             .unwrap();
-        assert_eq!(s.audit_log(10).unwrap()[0].count, 2);
+        assert_eq!(s.audit_log(10).await.unwrap()[0].count, 2);
         drop(s);
         // Opening again changes nothing; pruning works on migrated rows.
         let s = KeyStore::open(&db, Kek::parse(&kek).unwrap()).unwrap();
-        assert_eq!(s.audit_log(10).unwrap().len(), 2);
-        s.audit(&AuditRecord::new("k", "released")).unwrap();
-        let log = s.audit_log(10).unwrap();
+        assert_eq!(s.audit_log(10).await.unwrap().len(), 2);
+        s.audit(&AuditRecord::new("k", "released")).await.unwrap();
+        let log = s.audit_log(10).await.unwrap();
         assert_eq!(log.len(), 1, "rows from 1970 are past 90 days");
     }
 

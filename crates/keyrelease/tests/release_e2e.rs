@@ -113,15 +113,25 @@ async fn release_to_the_mock_cvm_and_unwrap_in_its_vtpm_then_every_refusal() {
     let store =
         Arc::new(KeyStore::open(&dir.path().join("keys.db"), Kek::generate().unwrap()).unwrap());
     let good = policy("x-ms-isolation-tee.x-ms-attestation-type", "sevsnpvm");
-    let oct = store.create("disk-key", KeySpec::Oct256, &good).unwrap();
-    let rsa = store.create("rsa-key", KeySpec::Rsa2048, &good).unwrap();
-    let ec = store.create("ec-key", KeySpec::EcP256, &good).unwrap();
+    let oct = store
+        .create("disk-key", KeySpec::Oct256, &good)
+        .await
+        .unwrap();
+    let rsa = store
+        .create("rsa-key", KeySpec::Rsa2048, &good)
+        .await
+        .unwrap();
+    let ec = store
+        .create("ec-key", KeySpec::EcP256, &good)
+        .await
+        .unwrap();
     store
         .create(
             "tdx-only",
             KeySpec::Oct256,
             &policy("x-ms-isolation-tee.x-ms-attestation-type", "tdxvm"),
         )
+        .await
         .unwrap();
     let validator =
         Arc::new(TokenValidator::with_jwks(Some(ISSUER), jwks.clone()).allow_mock(true));
@@ -149,7 +159,12 @@ async fn release_to_the_mock_cvm_and_unwrap_in_its_vtpm_then_every_refusal() {
             .unwrap();
         assert_eq!(resp.enc, enc);
         let got = unwrap_released_key(&resp, &*decryptor).await.unwrap();
-        assert_eq!(*got, *store.material(key).unwrap(), "{} {enc}", key.name);
+        assert_eq!(
+            *got,
+            *store.material(key).await.unwrap(),
+            "{} {enc}",
+            key.name
+        );
         // The Key Vault shape.
         let k = &resp.payload["response"]["key"];
         assert_eq!(k["key"]["kid"], format!("{ISSUER}/keys/{}/1", key.name));
@@ -172,7 +187,7 @@ async fn release_to_the_mock_cvm_and_unwrap_in_its_vtpm_then_every_refusal() {
 
     // An explicit version, a nonce echoed; rotation gives a new version and
     // the old one can still be asked for by number.
-    let v2 = store.rotate("disk-key", None).unwrap();
+    let v2 = store.rotate("disk-key", None).await.unwrap();
     assert_eq!(v2.version, 2);
     let resp = release_key(
         &server.base,
@@ -188,7 +203,7 @@ async fn release_to_the_mock_cvm_and_unwrap_in_its_vtpm_then_every_refusal() {
     assert_eq!(resp.nonce(), Some("n-1"));
     assert_eq!(
         *unwrap_released_key(&resp, &*decryptor).await.unwrap(),
-        *store.material(&oct).unwrap()
+        *store.material(&oct).await.unwrap()
     );
     let resp = release_key(
         &server.base,
@@ -207,7 +222,7 @@ async fn release_to_the_mock_cvm_and_unwrap_in_its_vtpm_then_every_refusal() {
     );
     assert_eq!(
         *unwrap_released_key(&resp, &*decryptor).await.unwrap(),
-        *store.material(&v2).unwrap()
+        *store.material(&v2).await.unwrap()
     );
 
     // RSA_AES_KEY_WRAP_384: raw RSA in the vTPM, OAEP-SHA384 decoded here.
@@ -224,7 +239,7 @@ async fn release_to_the_mock_cvm_and_unwrap_in_its_vtpm_then_every_refusal() {
     .unwrap();
     assert_eq!(
         *unwrap_released_key(&resp, &*decryptor).await.unwrap(),
-        *store.material(&ec).unwrap()
+        *store.material(&ec).await.unwrap()
     );
     // A tampered RSA block is refused, whatever the scheme.
     for enc in [
@@ -284,7 +299,7 @@ async fn release_to_the_mock_cvm_and_unwrap_in_its_vtpm_then_every_refusal() {
     r.verify_signature(&service_jwks).unwrap();
     assert_eq!(
         *unwrap_released_key(&r, &*decryptor).await.unwrap(),
-        *store.material(&rsa).unwrap()
+        *store.material(&rsa).await.unwrap()
     );
 
     // The KeyBroker trait, in process (the same decision as the route).
@@ -297,7 +312,7 @@ async fn release_to_the_mock_cvm_and_unwrap_in_its_vtpm_then_every_refusal() {
     assert_eq!(r.nonce(), Some("in-process"));
     assert_eq!(
         *unwrap_released_key(&r, &*decryptor).await.unwrap(),
-        *store.material(&ec).unwrap()
+        *store.material(&ec).await.unwrap()
     );
     let e = local.release(&parsed, &kr).await.unwrap_err();
     assert_eq!(
@@ -307,7 +322,7 @@ async fn release_to_the_mock_cvm_and_unwrap_in_its_vtpm_then_every_refusal() {
     );
 
     // ---- Refusals ----
-    let audit_before = store.audit_log(1000).unwrap().len();
+    let audit_before = store.audit_log(1000).await.unwrap().len();
 
     // A policy that does not match: 403, naming the condition.
     let e = release_key(
@@ -474,7 +489,7 @@ async fn release_to_the_mock_cvm_and_unwrap_in_its_vtpm_then_every_refusal() {
 
     // Every refusal was audited, with the failing condition and without key
     // material; released rows carry the token's jti and issuer.
-    let log = store.audit_log(1000).unwrap();
+    let log = store.audit_log(1000).await.unwrap();
     let refusals: Vec<_> = log[audit_before..]
         .iter()
         .filter(|r| r.decision == "refused")
@@ -505,10 +520,10 @@ async fn release_to_the_mock_cvm_and_unwrap_in_its_vtpm_then_every_refusal() {
     assert!(released
         .iter()
         .all(|r| r.jti.as_deref() == Some(jti) && r.issuer.as_deref() == Some(ISSUER)));
-    let materials: Vec<Vec<u8>> = [&oct, &v2, &rsa, &ec]
-        .iter()
-        .map(|k| store.material(k).unwrap().to_vec())
-        .collect();
+    let mut materials: Vec<Vec<u8>> = Vec::new();
+    for k in [&oct, &v2, &rsa, &ec] {
+        materials.push(store.material(k).await.unwrap().to_vec());
+    }
     let hexes: Vec<String> = materials.iter().map(|m| hex::encode(&m[..16])).collect();
     for r in &log {
         let text = format!("{r:?}");

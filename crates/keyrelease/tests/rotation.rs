@@ -83,7 +83,7 @@ async fn a_rotation_keeps_cached_validators_and_previous_tokens_working_until_re
     let policy = json!({"version": "1.0.0", "anyOf": [{"authority": ISSUER, "allOf": [
         {"claim": "x-ms-ver", "equals": "1.0"}]}]})
     .to_string();
-    store.create("k", KeySpec::Oct256, &policy).unwrap();
+    store.create("k", KeySpec::Oct256, &policy).await.unwrap();
     let first = Jwks::parse(keys.jwks().to_string().as_bytes()).unwrap();
     let state = ReleaseState::with_key_set(
         store,

@@ -254,14 +254,13 @@ impl MaaClient {
         &self,
         request: &SevSnpVmRequest,
     ) -> Result<AttestationToken, MaaError> {
-        let body =
-            serde_json::to_string(request).map_err(|e| MaaError::InvalidInput(e.to_string()))?;
-        let url = format!(
-            "{}{SEV_SNP_VM_PATH}?api-version={PLATFORM_API_VERSION}",
-            self.endpoint
-        );
-        self.attest_platform(&url, &body, request.nonce.as_deref())
-            .await
+        self.attest_platform(
+            SEV_SNP_VM_PATH,
+            PLATFORM_API_VERSION,
+            request,
+            request.nonce.as_deref(),
+        )
+        .await
     }
 
     /// Platform attestation of a bare TD quote: `POST
@@ -272,14 +271,13 @@ impl MaaClient {
         &self,
         request: &TdxVmRequest,
     ) -> Result<AttestationToken, MaaError> {
-        let body =
-            serde_json::to_string(request).map_err(|e| MaaError::InvalidInput(e.to_string()))?;
-        let url = format!(
-            "{}{TDX_VM_PATH}?api-version={TDX_VM_API_VERSION}",
-            self.endpoint
-        );
-        self.attest_platform(&url, &body, request.nonce.as_deref())
-            .await
+        self.attest_platform(
+            TDX_VM_PATH,
+            TDX_VM_API_VERSION,
+            request,
+            request.nonce.as_deref(),
+        )
+        .await
     }
 
     /// Enclave attestation of an SGX quote: `POST
@@ -290,25 +288,31 @@ impl MaaClient {
         &self,
         request: &SgxEnclaveRequest,
     ) -> Result<AttestationToken, MaaError> {
-        let body =
-            serde_json::to_string(request).map_err(|e| MaaError::InvalidInput(e.to_string()))?;
-        let url = format!(
-            "{}{SGX_ENCLAVE_PATH}?api-version={PLATFORM_API_VERSION}",
-            self.endpoint
-        );
-        self.attest_platform(&url, &body, request.nonce.as_deref())
-            .await
+        self.attest_platform(
+            SGX_ENCLAVE_PATH,
+            PLATFORM_API_VERSION,
+            request,
+            request.nonce.as_deref(),
+        )
+        .await
     }
 
-    /// POSTs a platform request `body` to `url` (with the managed
+    /// POSTs `request` as JSON to `{endpoint}{path}?api-version=…` (with the managed
     /// identity's token, if configured) and validates the unsealed token
     /// with `nonce` (when set) as the expected nonce.
     async fn attest_platform(
         &self,
-        url: &str,
-        body: &str,
+        path: &str,
+        api_version: &str,
+        request: &(impl serde::Serialize + Sync),
         nonce: Option<&str>,
     ) -> Result<AttestationToken, MaaError> {
+        let body = serde_json::to_string(request).map_err(|source| MaaError::Encode {
+            what: "the attestation request",
+            source,
+        })?;
+        let url = format!("{}{path}?api-version={api_version}", self.endpoint);
+        let (url, body) = (url.as_str(), body.as_str());
         let mut headers = Vec::new();
         if let Some(t) = self.managed_identity_token().await? {
             headers.push(("Authorization", format!("Bearer {t}")));

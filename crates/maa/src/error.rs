@@ -239,6 +239,24 @@ pub enum MaaError {
     /// Sealing a token to an RSA key failed (code 25).
     #[error("sealing the token failed: {0}")]
     Seal(String),
+    /// A request or document could not be encoded as JSON (code 8, as
+    /// [`MaaError::InvalidInput`]).
+    #[error("invalid input: {source}")]
+    Encode {
+        /// What was being encoded.
+        what: &'static str,
+        /// The encoder's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The sealed envelope could not be encoded as JSON (code 25, as
+    /// [`MaaError::Seal`]).
+    #[error("sealing the token failed: {source}")]
+    SealEncode {
+        /// The encoder's error.
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// The shared HTTP client's failures, with the codes the MAA client has
@@ -317,7 +335,7 @@ impl CodedError for MaaError {
             MaaError::AttestationRefused { .. } => ErrorCode::AttestationFailed,
             MaaError::TokenRejected { check, .. } => check.code(),
             MaaError::Send { .. } => ErrorCode::SendRequestFailed,
-            MaaError::InvalidInput(_) => ErrorCode::InvalidInputParameter,
+            MaaError::InvalidInput(_) | MaaError::Encode { .. } => ErrorCode::InvalidInputParameter,
             MaaError::OsInfo(_) => ErrorCode::OsInfoFailed,
             MaaError::Unseal(_) => ErrorCode::JwtDecryptionFailed,
             MaaError::UnsealTpm { .. } => ErrorCode::JwtDecryptionTpmError,
@@ -327,7 +345,7 @@ impl CodedError for MaaError {
             MaaError::EmptyRequestBody => ErrorCode::EmptyRequestBody,
             MaaError::EmptyReport => ErrorCode::EmptyReport,
             MaaError::BadJwk { .. } => ErrorCode::JwtToRsaKeyFailed,
-            MaaError::Seal(_) => ErrorCode::EncryptFailed,
+            MaaError::Seal(_) | MaaError::SealEncode { .. } => ErrorCode::EncryptFailed,
         }
     }
 }

@@ -6,6 +6,10 @@
 
 use crate::MaaError;
 
+/// The largest request body `parse_request_body` accepts by default
+/// (bytes).
+pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+
 /// The most `ClientPayload` members any parse accepts, whatever the
 /// configured limit: the parser stops there, before building more.
 pub const CLIENT_PAYLOAD_KEYS_CEILING: usize = 1024;
@@ -36,7 +40,7 @@ impl Default for RequestLimits {
     /// all, chains of 8 certificates in 64 KiB of PEM.
     fn default() -> Self {
         Self {
-            max_body_bytes: crate::azureguest::MAX_REQUEST_BYTES,
+            max_body_bytes: MAX_REQUEST_BYTES,
             max_json_depth: 64,
             max_client_payload_keys: 64,
             max_client_payload_bytes: 64 * 1024,

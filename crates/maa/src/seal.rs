@@ -19,7 +19,7 @@
 use aws_lc_rs::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use serde::{Deserialize, Serialize};
 use tee_attest_core::{Decryptor, ErrorCode, RsaDecryptScheme};
-use tee_attest_tpm::RsaPublic;
+use tee_attest_keys::RsaPublic;
 use zeroize::Zeroizing;
 
 use crate::{b64, MaaError};
@@ -139,7 +139,7 @@ pub fn seal_envelope(jwt: &str, key: &RsaPublic) -> Result<String, MaaError> {
         authentication_data: b64::std(tag.as_ref()),
         jwt: b64::std(&data),
     };
-    let json = serde_json::to_vec(&envelope).map_err(|e| MaaError::Seal(e.to_string()))?;
+    let json = serde_json::to_vec(&envelope).map_err(|source| MaaError::SealEncode { source })?;
     Ok(b64::url(&json))
 }
 

@@ -244,7 +244,7 @@ async fn response_body_errors() {
 
 #[test]
 fn sealing_to_an_unusable_key_is_25() {
-    let bad = tee_attest_tpm::RsaPublic::new(&[0x01, 0x00], &[0x01, 0x00, 0x01]);
+    let bad = tee_attest_keys::RsaPublic::new(&[0x01, 0x00], &[0x01, 0x00, 0x01]);
     assert_eq!(seal_token(JWT, &bad).unwrap_err().code().number(), 25);
 }
 

@@ -137,7 +137,7 @@ async fn attack_hs256_signed_with_the_public_key() {
     }
 }
 
-fn tee_attest_maa_spki(k: &tee_attest_tpm::RsaPublic) -> Vec<u8> {
+fn tee_attest_maa_spki(k: &tee_attest_keys::RsaPublic) -> Vec<u8> {
     use rsa::pkcs8::EncodePublicKey;
     rsa::RsaPublicKey::new(
         rsa::BigUint::from_bytes_be(&k.n),

@@ -333,14 +333,13 @@ pub fn pem_to_der(pem: &str, labels: &[&str]) -> Result<Vec<u8>, PolicyError> {
                     "unterminated PEM block {label}"
                 )));
             };
-            let body: String = rest
-                .get(..stop)
-                .unwrap_or("")
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .collect();
+            // The body may be a private key's: collected into a zeroizing
+            // buffer sized up front (no reallocation leaves a copy).
+            let text = rest.get(..stop).unwrap_or("");
+            let mut body = zeroize::Zeroizing::new(String::with_capacity(text.len()));
+            body.extend(text.chars().filter(|c| !c.is_whitespace()));
             return STANDARD
-                .decode(body)
+                .decode(body.as_bytes())
                 .map_err(|_| PolicyError::Certificate(format!("PEM block {label} is not base64")));
         }
     }
@@ -379,10 +378,10 @@ pub fn sign_jws(
 ) -> Result<String, PolicyError> {
     let cert_der = pem_to_der(cert_pem, &["CERTIFICATE"])?;
     let (cert_pkcs1, _) = rsa_public_key(&cert_der)?;
-    let key = if let Ok(der) = pem_to_der(key_pem, &["PRIVATE KEY"]) {
+    let key = if let Ok(der) = pem_to_der(key_pem, &["PRIVATE KEY"]).map(zeroize::Zeroizing::new) {
         RsaKeyPair::from_pkcs8(&der)
     } else {
-        let der = pem_to_der(key_pem, &["RSA PRIVATE KEY"])?;
+        let der = zeroize::Zeroizing::new(pem_to_der(key_pem, &["RSA PRIVATE KEY"])?);
         RsaKeyPair::from_der(&der)
     }
     .map_err(|_| PolicyError::Certificate("the key is not an RSA private key".to_string()))?;

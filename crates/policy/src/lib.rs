@@ -7,9 +7,11 @@ mod claims;
 mod error;
 mod eval;
 mod hash;
+mod jmes;
 pub mod jws;
 mod lexer;
 mod parser;
+mod properties;
 pub mod release;
 
 use std::collections::HashMap;

@@ -6,10 +6,9 @@ use std::ops::Range;
 use der::{Decode, Encode};
 use x509_cert::crl::CertificateList;
 
-use crate::certs::{tlv, AmdCertificate};
+use crate::certs::AmdCertificate;
+use crate::der::{tlv, OID_RSA_PSS};
 use crate::error::{Check, SnpError};
-
-const OID_RSA_PSS: &str = "1.2.840.113549.1.1.10";
 
 /// A parsed CRL.
 #[derive(Debug, Clone)]

@@ -182,6 +182,16 @@ pub enum SnpError {
         /// What was wrong.
         reason: String,
     },
+    /// A collateral response or document did not decode as JSON (as
+    /// [`SnpError::InvalidJson`], with the decoder's error kept).
+    #[error("invalid JSON from {source_name}: {source}")]
+    Json {
+        /// Which source answered.
+        source_name: String,
+        /// The decoder's error.
+        #[source]
+        source: serde_json::Error,
+    },
     /// A local file or directory of collateral could not be read or written.
     #[error("collateral file {path}: {source}")]
     Io {
@@ -239,36 +249,22 @@ impl SnpError {
 /// [`SnpError::InvalidInput`].
 impl From<tee_attest_http::HttpError> for SnpError {
     fn from(e: tee_attest_http::HttpError) -> Self {
-        use tee_attest_http::HttpError;
-        match e {
-            HttpError::Init { reason } => SnpError::InvalidInput(format!("HTTP client: {reason}")),
-            HttpError::Send { url, reason } => SnpError::Unreachable { url, reason },
-            HttpError::RetriesExhausted {
+        use tee_attest_http::FetchFailure;
+        match FetchFailure::from(e) {
+            FetchFailure::Init(reason) => SnpError::InvalidInput(reason),
+            FetchFailure::Unreachable { url, reason } => SnpError::Unreachable { url, reason },
+            FetchFailure::RetriesExceeded {
                 url,
                 attempts,
-                last_status: Some(status),
-                ..
+                status,
             } => SnpError::RetriesExceeded {
                 url,
                 attempts,
                 status,
             },
-            HttpError::RetriesExhausted {
-                url,
-                attempts,
-                last,
-                last_status: None,
-            } => SnpError::Unreachable {
-                url,
-                reason: format!("{last} (after {attempts} attempts)"),
-            },
-            HttpError::TooLarge { url, limit } => SnpError::Unreachable {
-                url,
-                reason: format!("the response is larger than {limit} bytes"),
-            },
             other => SnpError::Unreachable {
                 url: String::new(),
-                reason: other.to_string(),
+                reason: format!("{other:?}"),
             },
         }
     }
@@ -284,7 +280,7 @@ impl CodedError for SnpError {
             SnpError::Unreachable { .. } => ErrorCode::SendRequestFailed,
             SnpError::RetriesExceeded { .. } => ErrorCode::RequestExceededRetries,
             SnpError::HttpStatus { .. } => ErrorCode::RequestFailed,
-            SnpError::InvalidJson { .. } => ErrorCode::InvalidJsonResponse,
+            SnpError::InvalidJson { .. } | SnpError::Json { .. } => ErrorCode::InvalidJsonResponse,
             SnpError::Io { .. } => ErrorCode::InitializationFailed,
             SnpError::InvalidInput(_) => ErrorCode::InvalidInputParameter,
         }

@@ -226,6 +226,16 @@ pub enum TdxError {
         /// What was wrong.
         reason: String,
     },
+    /// Collateral could not be encoded as JSON (as
+    /// [`TdxError::Collateral`]).
+    #[error("collateral {what}: {source}")]
+    CollateralEncode {
+        /// Which piece.
+        what: &'static str,
+        /// The encoder's error.
+        #[source]
+        source: serde_json::Error,
+    },
     /// No collateral source had collateral for the quote.
     #[error("no collateral: {0}")]
     CollateralMissing(String),
@@ -326,41 +336,27 @@ impl TdxError {
     }
 }
 
-/// The shared HTTP client's failures, mapped as the SEV-SNP collateral
+/// The shared HTTP client's failures, mapped (`tee_attest_http::FetchFailure`) as the SEV-SNP collateral
 /// sources map them: transport failures 7, retries exhausted on a status 4,
 /// a client that cannot be built 8.
 impl From<tee_attest_http::HttpError> for TdxError {
     fn from(e: tee_attest_http::HttpError) -> Self {
-        use tee_attest_http::HttpError;
-        match e {
-            HttpError::Init { reason } => TdxError::InvalidInput(format!("HTTP client: {reason}")),
-            HttpError::Send { url, reason } => TdxError::Unreachable { url, reason },
-            HttpError::RetriesExhausted {
+        use tee_attest_http::FetchFailure;
+        match FetchFailure::from(e) {
+            FetchFailure::Init(reason) => TdxError::InvalidInput(reason),
+            FetchFailure::Unreachable { url, reason } => TdxError::Unreachable { url, reason },
+            FetchFailure::RetriesExceeded {
                 url,
                 attempts,
-                last_status: Some(status),
-                ..
+                status,
             } => TdxError::RetriesExceeded {
                 url,
                 attempts,
                 status,
             },
-            HttpError::RetriesExhausted {
-                url,
-                attempts,
-                last,
-                last_status: None,
-            } => TdxError::Unreachable {
-                url,
-                reason: format!("{last} (after {attempts} attempts)"),
-            },
-            HttpError::TooLarge { url, limit } => TdxError::Unreachable {
-                url,
-                reason: format!("the response is larger than {limit} bytes"),
-            },
             other => TdxError::Unreachable {
                 url: String::new(),
-                reason: other.to_string(),
+                reason: format!("{other:?}"),
             },
         }
     }
@@ -372,9 +368,9 @@ impl CodedError for TdxError {
             TdxError::Parse { .. } => ErrorCode::ReportParsingFailed,
             TdxError::Empty { .. } => ErrorCode::EmptyReport,
             TdxError::Certificate { .. } | TdxError::Verify { .. } => ErrorCode::AttestationFailed,
-            TdxError::Collateral { .. } | TdxError::InvalidResponse { .. } => {
-                ErrorCode::InvalidJsonResponse
-            }
+            TdxError::Collateral { .. }
+            | TdxError::CollateralEncode { .. }
+            | TdxError::InvalidResponse { .. } => ErrorCode::InvalidJsonResponse,
             TdxError::CollateralMissing(_) => ErrorCode::EmptyVcekCert,
             TdxError::Unreachable { .. } => ErrorCode::SendRequestFailed,
             TdxError::RetriesExceeded { .. } => ErrorCode::RequestExceededRetries,

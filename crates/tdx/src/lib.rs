@@ -28,7 +28,7 @@ pub use quote::{
 };
 pub use status::TcbStatus;
 pub use tdreport::TdReport;
-pub use tee_attest_snp::{parse_rfc3339, Clock, FixedClock, SystemClock};
+pub use tee_attest_core::time::{parse_rfc3339, Clock, FixedClock, SystemClock};
 pub use verify::{
     apply_policy, check_platform, evaluate_tcb, CollateralHashes, DcapVerifier, PckFacts, Policy,
     PreparedCollateral, Revocation, TcbEvaluation, Verdict, VerifyOptions, PREPARED_MEMO_ENTRIES,

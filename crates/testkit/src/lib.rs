@@ -8,11 +8,14 @@
 //! [`conformance`]: the suite every TEE backend and appraiser runs (wrong
 //! nonce, truncated evidence, each signed region flipped, untrusted roots,
 //! device gone).
+//!
+//! [`postgres`]: a throwaway PostgreSQL cluster (`PgCluster`).
 #![forbid(unsafe_code)]
 
 pub mod conformance;
 pub mod oidc;
 pub mod pki;
+pub mod postgres;
 
 use std::path::{Path, PathBuf};
 

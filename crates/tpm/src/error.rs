@@ -109,6 +109,10 @@ pub enum TpmError {
         /// What was wrong.
         reason: String,
     },
+    /// An RSA public key's JWK, PEM or DER form does not parse (code 20,
+    /// the key error's own).
+    #[error(transparent)]
+    Key(#[from] tee_attest_keys::KeyError),
     /// A verification check failed (code 6).
     #[error("TPM evidence check `{check}` failed: {detail}")]
     Check {
@@ -131,6 +135,7 @@ impl CodedError for TpmError {
             TpmError::InvalidInput(_) => ErrorCode::InvalidInputParameter,
             TpmError::Malformed { .. } => ErrorCode::ReportParsingFailed,
             TpmError::Check { .. } => ErrorCode::AttestationFailed,
+            TpmError::Key(e) => e.code(),
         }
     }
 }

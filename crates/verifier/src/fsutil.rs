@@ -53,6 +53,13 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 /// old content or the new one, never a mix; a crash leaves at most a
 /// stray temporary file.
 pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_private_atomic_as(path, bytes, "file.write")
+}
+
+/// [`write_private_atomic`] whose fault-injection points
+/// (`tee_attest_core::fault`) are `{scope}.after_temp` (the temporary file
+/// written and synced, not yet renamed) and `{scope}.after_rename`.
+pub fn write_private_atomic_as(path: &Path, bytes: &[u8], scope: &str) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     create_private_dir(dir)?;
     let mut rnd = [0u8; 8];
@@ -80,7 +87,9 @@ pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         }
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        tee_attest_core::fault::fallible_at(scope, "after_temp")?;
+        std::fs::rename(&tmp, path)?;
+        tee_attest_core::fault::fallible_at(scope, "after_rename")
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);

@@ -45,6 +45,30 @@ fn setup(what: &str) -> impl FnOnce(String) -> VerifierError + '_ {
     move |e| VerifierError::Setup(format!("{what}: {e}"))
 }
 
+/// Signs the self-signed certificate with the aws-lc key itself (RS256).
+struct CertSigner<'a>(&'a KeyPair);
+
+impl rcgen::PublicKeyData for CertSigner<'_> {
+    fn der_bytes(&self) -> &[u8] {
+        // PKCS#1 RSAPublicKey, as rcgen expects for RSA.
+        self.0.public_key().as_ref()
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        &rcgen::PKCS_RSA_SHA256
+    }
+}
+
+impl rcgen::SigningKey for CertSigner<'_> {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        let mut sig = vec![0u8; self.0.public_modulus_len()];
+        self.0
+            .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), msg, &mut sig)
+            .map_err(|_| rcgen::Error::RingUnspecified)?;
+        Ok(sig)
+    }
+}
+
 impl TokenSigner {
     /// A fresh RSA-2048 key and a self-signed certificate for it.
     pub fn generate() -> Result<Self, VerifierError> {
@@ -53,12 +77,9 @@ impl TokenSigner {
         let pkcs8: Pkcs8V1Der<'_> = key
             .as_der()
             .map_err(|e| setup("encoding the signing key")(e.to_string()))?;
-        let pkcs8 = pkcs8.as_ref().to_vec();
-        let rc_key = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(
-            &pkcs8.clone().into(),
-            &rcgen::PKCS_RSA_SHA256,
-        )
-        .map_err(|e| setup("loading the signing key")(e.to_string()))?;
+        // `Pkcs8V1Der` zeroizes itself when dropped; no other copy of the
+        // private key is made here (rcgen signs through `CertSigner`, not
+        // an `rcgen::KeyPair`, which would keep an unzeroized copy).
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new())
             .map_err(|e| setup("certificate parameters")(e.to_string()))?;
         params.distinguished_name.push(
@@ -66,9 +87,9 @@ impl TokenSigner {
             "tee-attest local verifier token signing",
         );
         let cert = params
-            .self_signed(&rc_key)
+            .self_signed(&CertSigner(&key))
             .map_err(|e| setup("signing certificate")(e.to_string()))?;
-        Self::from_parts(&pkcs8, cert.der().to_vec())
+        Self::from_parts(pkcs8.as_ref(), cert.der().to_vec())
     }
 
     /// A signer from a stored PKCS#8 key and its certificate (DER). The

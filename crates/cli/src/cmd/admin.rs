@@ -1,7 +1,8 @@
 //! `tee-attest admin`: what the service's administrators did.
 //!
-//! `admin audit [--data-dir D] [--limit N] [--json]` prints the service's
-//! admin audit log (`D/admin-audit.sqlite`): policy set and reset,
+//! `admin audit [--data-dir D | --store URL] [--limit N] [--json]` prints
+//! the service's admin audit log (`D/admin-audit.sqlite`, or the fleet's
+//! database): policy set and reset,
 //! policy-management certificates added and removed, and refused admin
 //! attempts (aggregated per source), oldest first. One line per row:
 //!
@@ -27,7 +28,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use tee_attest_core::{Error, ErrorCode, Result};
+use tee_attest_store::{Pg, StoreChoice};
 use tee_attest_verifier::audit::{AuditConfig, AuditLog, AuditRecord, AUDIT_FILE};
+use tee_attest_verifier::service::shared::list_audit;
 
 use super::common::data_dir;
 
@@ -66,6 +69,14 @@ pub struct AuditArgs {
     /// One JSON object per line.
     #[arg(long)]
     pub json: bool,
+    /// The fleet's PostgreSQL database (`serve --store`; default
+    /// $TEE_ATTEST_STORE): read its admin audit instead of the data
+    /// directory's.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// CA certificates (PEM) for TLS to the database.
+    #[arg(long, value_name = "FILE")]
+    pub store_ca: Option<PathBuf>,
 }
 
 /// Run an `admin` subcommand.
@@ -89,6 +100,14 @@ fn rotate(a: RotateArgs) -> Result<()> {
 }
 
 fn audit(a: AuditArgs) -> Result<()> {
+    let choice = StoreChoice::from_args(a.store.as_deref(), a.store_ca.clone())?;
+    if let Some(opts) = choice.postgres() {
+        let rows = super::common::runtime()?.block_on(async {
+            let pg = Pg::connect(opts).await?;
+            list_audit(&pg, a.limit).await
+        })?;
+        return print_rows(&rows, a.json);
+    }
     let dir = data_dir(a.data_dir.as_deref());
     if !dir.join(AUDIT_FILE).exists() {
         // Reading creates nothing: no log yet means no admin action yet.
@@ -99,9 +118,13 @@ fn audit(a: AuditArgs) -> Result<()> {
         return Ok(());
     }
     let rows = AuditLog::open_in(&dir, AuditConfig::default())?.list(a.limit)?;
+    print_rows(&rows, a.json)
+}
+
+fn print_rows(rows: &[AuditRecord], json: bool) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    for r in &rows {
-        let line = if a.json {
+    for r in rows {
+        let line = if json {
             serde_json::to_string(r).map_err(|e| {
                 Error::with_source(ErrorCode::InitializationFailed, "encoding a record", e)
             })?

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use tee_attest_core::{Error, ErrorCode, Result};
+use zeroize::Zeroizing;
 
 /// The data directory: `--data-dir`, else `$TEE_ATTEST_DATA_DIR`, else
 /// `$HOME/.local/share/tee-attest`.
@@ -95,13 +96,48 @@ fn read_capped(
     if hint > cap {
         return Err(too_large());
     }
-    let mut buf = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
-    std::io::Read::read_to_end(&mut reader.take(cap + 1), &mut buf)
-        .map_err(|e| Error::with_source(code, format!("cannot read {what}"), e))?;
+    // Files may hold secrets (keys, credentials, plaintext): the buffer
+    // never reallocates in place of growing (which would free a copy
+    // unzeroized); it grows into a new zeroizing buffer, and the old one is
+    // wiped when dropped.
+    let mut reader = reader.take(cap + 1);
+    let mut buf = Zeroizing::new(Vec::with_capacity(
+        usize::try_from(hint.saturating_add(1))
+            .unwrap_or(0)
+            .max(4096),
+    ));
+    loop {
+        if buf.len() == buf.capacity() {
+            let mut bigger = Zeroizing::new(Vec::with_capacity(buf.capacity().saturating_mul(2)));
+            bigger.extend_from_slice(&buf);
+            buf = bigger;
+        }
+        let len = buf.len();
+        // At most 64 KiB at a time: a pipe's small reads do not zero the
+        // whole spare capacity each time.
+        let spare = (buf.capacity() - len).min(64 * 1024);
+        buf.resize(len + spare, 0);
+        match std::io::Read::read(&mut reader, &mut buf[len..]) {
+            Ok(0) => {
+                buf.truncate(len);
+                break;
+            }
+            Ok(n) => buf.truncate(len + n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(len),
+            Err(e) => return Err(Error::with_source(code, format!("cannot read {what}"), e)),
+        }
+    }
     if buf.len() as u64 > cap {
         return Err(too_large());
     }
-    Ok(buf)
+    // The caller owns the bytes from here (and wraps secrets in `Zeroizing`).
+    Ok(std::mem::take(&mut *buf))
+}
+
+/// [`read_file`] for a file that holds a secret: the bytes are zeroized
+/// when dropped.
+pub fn read_secret(path: &Path, kind: FileKind, code: ErrorCode) -> Result<Zeroizing<Vec<u8>>> {
+    read_file(path, kind, code).map(Zeroizing::new)
 }
 
 /// Reads the file `path`, at most `kind`'s cap (see [`FileKind`]); a
@@ -122,7 +158,17 @@ pub fn read_file(path: &Path, kind: FileKind, code: ErrorCode) -> Result<Vec<u8>
 
 /// [`read_file`] as UTF-8 text (`code` when it is not).
 pub fn read_text(path: &Path, kind: FileKind, code: ErrorCode) -> Result<String> {
-    String::from_utf8(read_file(path, kind, code)?)
+    let bytes = read_secret(path, kind, code)?;
+    // Checked on the zeroizing buffer, so that a refused file's bytes are
+    // wiped too; the `String` then takes them over without a copy.
+    if std::str::from_utf8(&bytes).is_err() {
+        return Err(Error::new(
+            code,
+            format!("{} is not UTF-8 text", path.display()),
+        ));
+    }
+    let mut bytes = bytes;
+    String::from_utf8(std::mem::take(&mut *bytes))
         .map_err(|e| Error::with_source(code, format!("{} is not UTF-8 text", path.display()), e))
 }
 

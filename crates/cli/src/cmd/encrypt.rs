@@ -16,7 +16,7 @@ use clap::Args;
 use tee_attest_broker::{EncryptionType, EnvelopeDecryptor};
 use tee_attest_core::{AttestationToken, Error, ErrorCode, Result};
 
-use super::common::{read_file, read_input, runtime, FileKind};
+use super::common::{read_file, read_input, read_secret, runtime, FileKind};
 
 /// Arguments of `tee-attest encrypt`.
 #[derive(Args, Debug)]
@@ -117,7 +117,10 @@ pub fn run_encrypt(args: EncryptArgs) -> Result<()> {
                 format!("creating {out_name}"),
             ))?;
             let mut writer = BufWriter::with_capacity(256 * 1024, out);
-            enc.encrypt_stream(BufReader::with_capacity(256 * 1024, input), &mut writer)?;
+            // Unbuffered input: the encryptor reads whole chunks into its
+            // own zeroizing buffer, and a `BufReader` would keep a copy of
+            // the plaintext that is freed unzeroized.
+            enc.encrypt_stream(input, &mut writer)?;
             writer
                 .into_inner()
                 .map_err(|e| e.into_error())
@@ -129,7 +132,7 @@ pub fn run_encrypt(args: EncryptArgs) -> Result<()> {
             metadata
         }
         _ => {
-            let data = read_file(
+            let data = read_secret(
                 &args.input,
                 FileKind::Data,
                 ErrorCode::InvalidInputParameter,
@@ -190,12 +193,14 @@ pub fn run_decrypt(args: DecryptArgs) -> Result<()> {
                     ErrorCode::InvalidInputParameter,
                     format!("creating {}", tmp.display()),
                 ))?;
-                let mut writer = BufWriter::with_capacity(256 * 1024, out);
+                // Unbuffered output: the decryptor writes whole
+                // authenticated chunks from its zeroizing buffer, and a
+                // `BufWriter` would keep a copy of the plaintext that is
+                // freed unzeroized.
+                let mut writer = out;
                 opened.decrypt_stream(BufReader::with_capacity(256 * 1024, input), &mut writer)?;
                 writer
-                    .into_inner()
-                    .map_err(|e| e.into_error())
-                    .and_then(|f| f.sync_all())
+                    .sync_all()
                     .and_then(|()| std::fs::rename(&tmp, &args.out))
                     .map_err(io_error(
                         ErrorCode::DecryptTpmError,

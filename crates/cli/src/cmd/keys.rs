@@ -11,7 +11,9 @@ use tee_attest_core::{Error, ErrorCode, Result};
 use tee_attest_keyrelease::store::{KeyInfo, DB_FILE, KEK_FILE};
 use tee_attest_keyrelease::{Kek, KeySpec, KeyStore};
 
-use super::common::{data_dir, read_input, FileKind};
+use tee_attest_store::{Pg, StoreChoice};
+
+use super::common::{data_dir, read_input, runtime, FileKind};
 
 /// Where the store is.
 #[derive(Args, Debug, Clone)]
@@ -26,15 +28,35 @@ pub struct StoreArgs {
     /// The data directory.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// The shared store of a fleet, as `serve --store`: `local` (default)
+    /// or a postgres:// URL (default: $TEE_ATTEST_STORE).
+    #[arg(long, value_name = "URL", conflicts_with = "db")]
+    pub store: Option<String>,
+    /// CA certificates (PEM) for TLS to the database, as `serve --store-ca`.
+    #[arg(long, value_name = "FILE")]
+    pub store_ca: Option<PathBuf>,
 }
 
 impl StoreArgs {
-    fn open(&self) -> Result<KeyStore> {
+    async fn open(&self) -> Result<KeyStore> {
         let dir = data_dir(self.data_dir.as_deref());
         let kek_file = self.kek_file.clone().unwrap_or_else(|| dir.join(KEK_FILE));
-        let db = self.db.clone().unwrap_or_else(|| dir.join(DB_FILE));
         let kek = Kek::from_env_or_file(&kek_file)?;
-        Ok(KeyStore::open(&db, kek)?)
+        let choice = match &self.db {
+            // An explicit database file is local whatever the environment says.
+            Some(_) => StoreChoice::Local,
+            None => StoreChoice::from_args(self.store.as_deref(), self.store_ca.clone())?,
+        };
+        match choice.postgres() {
+            Some(opts) => {
+                let pg = Pg::connect(opts).await?;
+                Ok(KeyStore::open_postgres(&pg, kek).await?)
+            }
+            None => {
+                let db = self.db.clone().unwrap_or_else(|| dir.join(DB_FILE));
+                Ok(KeyStore::open(&db, kek)?)
+            }
+        }
     }
 }
 
@@ -119,6 +141,10 @@ fn print(v: &Value) {
 
 /// Run a `keys` subcommand.
 pub fn run(cmd: KeysCmd) -> Result<()> {
+    runtime()?.block_on(run_async(cmd))
+}
+
+async fn run_async(cmd: KeysCmd) -> Result<()> {
     match cmd {
         KeysCmd::Create {
             name,
@@ -129,11 +155,11 @@ pub fn run(cmd: KeysCmd) -> Result<()> {
         } => {
             let spec = KeySpec::from_kty(&kty, size.as_deref())?;
             let policy = read_policy(&policy)?;
-            let k = store.open()?.create(&name, spec, &policy)?;
+            let k = store.open().await?.create(&name, spec, &policy).await?;
             print(&info_json(&k));
         }
         KeysCmd::List { store } => {
-            let keys = store.open()?.list()?;
+            let keys = store.open().await?.list().await?;
             print(&Value::Array(keys.iter().map(info_json).collect()));
         }
         KeysCmd::Rotate {
@@ -142,15 +168,15 @@ pub fn run(cmd: KeysCmd) -> Result<()> {
             store,
         } => {
             let policy = policy.as_deref().map(read_policy).transpose()?;
-            let k = store.open()?.rotate(&name, policy.as_deref())?;
+            let k = store.open().await?.rotate(&name, policy.as_deref()).await?;
             print(&info_json(&k));
         }
         KeysCmd::Delete { name, store } => {
-            let n = store.open()?.delete(&name)?;
+            let n = store.open().await?.delete(&name).await?;
             print(&json!({"deleted": name, "versions": n}));
         }
         KeysCmd::Audit { limit, store } => {
-            let rows = store.open()?.audit_log(limit)?;
+            let rows = store.open().await?.audit_log(limit).await?;
             let rows: Vec<Value> = rows
                 .iter()
                 .map(|r| {

@@ -195,7 +195,7 @@ pub fn run(cmd: PolicyCmd) -> Result<()> {
         PolicyCmd::Sign { file, key, cert } => {
             let text = read(&file)?;
             Policy::parse(&text).map_err(|e| Error::from(e).context(file.display()))?;
-            let key_pem = read(&key)?;
+            let key_pem = zeroize::Zeroizing::new(read(&key)?);
             let cert_pem = read(&cert)?;
             let jws = sign_policy(&text, &key_pem, &cert_pem).map_err(Error::from)?;
             println!("{jws}");

@@ -10,10 +10,13 @@ use std::sync::Arc;
 use tee_attest_core::{Error, ErrorCode, Result};
 
 use tee_attest_keyrelease::service::{api as release_api, ReleaseState};
-use tee_attest_keyrelease::KeyStore;
+use tee_attest_keyrelease::store::KEK_FILE;
+use tee_attest_keyrelease::{Kek, KeyStore};
 use tee_attest_maa::{HttpConfig, Jwks, TokenValidator, ValidationProfile};
+use tee_attest_store::{Pg, StoreChoice};
 use tee_attest_verifier::audit::AuditConfig;
 use tee_attest_verifier::service::limits::CLIENT_PAYLOAD_KEYS_CEILING;
+use tee_attest_verifier::service::shared::{sync_signing_key, SigningKeySlot};
 use tee_attest_verifier::service::{
     api, ita, serve_observed, serve_observed_tls, AdminConfig, Cidr, Limits, OpsConfig,
     ServiceState,
@@ -117,6 +120,18 @@ pub struct ServeArgs {
     /// Logs, client addresses, metrics (docs/DEPLOYMENT.md).
     #[command(flatten)]
     pub ops: OpsArgs,
+    /// Where the fleet's shared state lives: `local` (the data directory,
+    /// the default) or `postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=verify-full`
+    /// shared by every instance (default: $TEE_ATTEST_STORE, which keeps
+    /// the password out of the process list; else local): policies and
+    /// their history, signing keys, the admin audit, the key release's
+    /// keys, nonces and audit, the ITA profile's spent nonces.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// CA certificates (PEM) the database's TLS certificate must chain to
+    /// (with sslmode=require, verify-ca or verify-full).
+    #[arg(long, value_name = "FILE")]
+    pub store_ca: Option<PathBuf>,
 }
 
 /// How the log is written.
@@ -391,6 +406,38 @@ fn ita_api(
     Ok(Some(api))
 }
 
+/// The fleet's database, when `--store` (or `$TEE_ATTEST_STORE`) names
+/// one: connected and migrated, and the signing keys every instance shares
+/// taken from it into the data directory (the first instance uploads its
+/// own, sealed under the KEK), before anything loads them.
+fn open_shared_store(
+    rt: &tokio::runtime::Runtime,
+    choice: &StoreChoice,
+    dir: &std::path::Path,
+    ita: bool,
+) -> Result<Option<(Pg, Kek)>> {
+    let Some(opts) = choice.postgres() else {
+        return Ok(None);
+    };
+    let kek = Kek::from_env_or_file(&dir.join(KEK_FILE))?;
+    let pg = rt.block_on(async {
+        let pg = Pg::connect(opts).await?;
+        let seal = |aad: &[u8], data: &[u8]| kek.seal(aad, data).map_err(Error::from);
+        let open = |aad: &[u8], sealed: &[u8]| kek.open(aad, sealed).map_err(Error::from);
+        let mut slots = vec![SigningKeySlot::Verifier];
+        if ita {
+            slots.push(SigningKeySlot::Ita);
+        }
+        for slot in slots {
+            let kid = sync_signing_key(&pg, slot, dir, &seal, &open).await?;
+            tracing::info!(?slot, kid, "signing key shared through the store");
+        }
+        Ok::<_, Error>(pg)
+    })?;
+    tracing::info!(store = %choice, "state shared through the database");
+    Ok(Some((pg, kek)))
+}
+
 /// Run `serve` until SIGINT or SIGTERM.
 pub fn run(args: ServeArgs) -> Result<()> {
     args.ops.init_logging()?;
@@ -416,6 +463,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
     opts.trust_mock = args.trust_mock;
     opts.intel_collateral = args.intel_collateral.clone();
     opts.pccs_url = args.pccs_url.clone();
+    let rt = common::runtime()?;
+    let store_choice = StoreChoice::from_args(args.store.as_deref(), args.store_ca.clone())?;
+    let shared = open_shared_store(&rt, &store_choice, &dir, args.ita_api_keys.is_some())?;
     let keys = Arc::new(KeySet::open(&dir, args.max_token_validity.as_secs())?);
     let verifier = tee_attest::verifiers::local_verifier_with_keys(&opts, keys.clone())?;
     let admin = admin_config(&args)?;
@@ -434,6 +484,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
             args.addr
         );
     }
+    if let Some((pg, _)) = &shared {
+        rt.block_on(state.attach_store(pg.clone()))?;
+    }
     if state.isolated()? {
         tracing::info!("isolated mode: policies must be signed by a policy-management certificate");
     }
@@ -443,24 +496,28 @@ pub fn run(args: ServeArgs) -> Result<()> {
             common::FileKind::Policy,
             ErrorCode::InvalidInputParameter,
         )?;
-        state.install_policy("AzureGuest", &text)?;
+        rt.block_on(state.install_policy("AzureGuest", &text))?;
     }
     // Key release (Azure Key Vault SKR-compatible) next to the verifier:
     // it releases keys to holders of tokens this verifier issued, and signs
     // its responses with the verifier's key.
-    let store = Arc::new(KeyStore::open_in(&dir)?);
+    let store = Arc::new(match shared {
+        Some((pg, kek)) => rt.block_on(KeyStore::open_postgres(&pg, kek))?,
+        None => KeyStore::open_in(&dir)?,
+    });
     // It validates against the live key set (the previous key's tokens
     // keep releasing until it retires) and signs with the current key.
     let jwks = Jwks::parse(verifier.jwks().to_string().as_bytes())?;
     let validator =
         Arc::new(TokenValidator::with_jwks(Some(&issuer), jwks).allow_mock(args.trust_mock));
     let probe = store.clone();
+    let handle = rt.handle().clone();
     state.add_readiness_check(
         "key-store",
+        // Run on a blocking thread at each probe: block on the async ping.
         Arc::new(move || {
-            probe
-                .audit_log(1)
-                .map(|_| ())
+            handle
+                .block_on(probe.ping())
                 .map_err(|e| format!("the key store does not answer: {e}"))
         }),
     );
@@ -481,7 +538,6 @@ pub fn run(args: ServeArgs) -> Result<()> {
         service_api = service_api.merge(i);
     }
     let app = service_api.merge(release_api(release)).into_app();
-    let rt = common::runtime()?;
     tracing::info!(
         issuer = %issuer,
         data_dir = %dir.display(),

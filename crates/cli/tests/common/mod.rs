@@ -121,6 +121,17 @@ impl Drop for Serve {
 /// `serve` (data in `dir/srv`) on a free loopback port with `args`, once
 /// it listens.
 pub fn serve(dir: &Path, args: &[&str]) -> (Serve, String) {
+    serve_with(dir, args, &[], None)
+}
+
+/// [`serve`] with extra environment variables (`TEE_ATTEST_KEK` among them
+/// replaces the default) and its standard error written to `log`.
+pub fn serve_with(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    log: Option<&Path>,
+) -> (Serve, String) {
     // One start at a time in this test binary: two tests picking a free
     // port at once may pick the same one, and one `serve` would then answer
     // for both.
@@ -131,17 +142,18 @@ pub fn serve(dir: &Path, args: &[&str]) -> (Serve, String) {
         .local_addr()
         .unwrap()
         .port();
-    let s = Serve(
-        cli()
-            .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
-            .arg("--data-dir")
-            .arg(dir.join("srv"))
-            .args(args)
-            .env("TEE_ATTEST_KEK", "00".repeat(32))
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut c = cli();
+    c.args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(dir.join("srv"))
+        .args(args)
+        .env("TEE_ATTEST_KEK", "00".repeat(32))
+        .envs(env.iter().copied())
+        .stderr(match log {
+            Some(p) => std::process::Stdio::from(std::fs::File::create(p).unwrap()),
+            None => std::process::Stdio::null(),
+        });
+    let s = Serve(c.spawn().unwrap());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     // A connection from the port to itself (TCP simultaneous open, when
     // the kernel picks the probed port as the source) is not a listener.

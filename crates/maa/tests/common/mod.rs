@@ -16,7 +16,7 @@ use serde_json::Value;
 use tee_attest_core::{
     Decryptor, Error, ErrorCode, Evidence, RsaDecryptScheme, TeeId, TpmEvidence,
 };
-use tee_attest_tpm::RsaPublic;
+use tee_attest_keys::RsaPublic;
 use zeroize::Zeroizing;
 
 pub struct TestKey {

@@ -22,7 +22,8 @@ use async_trait::async_trait;
 pub use sources::{CollateralCache, EvidenceCerts, Kds, OfflineDir, Thim};
 pub use tee_attest_http::{retry_delay, Http, HttpConfig};
 
-use crate::certs::{AmdCertificate, CertBundle, CertRole};
+use crate::bundle::CertBundle;
+use crate::certs::{AmdCertificate, CertRole};
 use crate::error::SnpError;
 use crate::report::{AttestationReport, SigningKey};
 use crate::tcb::{Product, TcbVersion};
@@ -238,27 +239,27 @@ impl CollateralChain {
     /// Tries each source in order; the first with a certificate wins (and
     /// is cached when it did not come from the cache or the evidence).
     pub async fn resolve(&self, req: &CollateralRequest) -> Result<Collateral, SnpError> {
-        let mut last_err = None;
-        for s in &self.sources {
-            match s.fetch(req).await {
-                Ok(Some(c)) if c.leaf.as_ref().is_some_and(|l| !l.is_empty()) => {
-                    tracing::debug!(source = s.name(), "collateral found");
-                    if let Some(cache) = &self.cache {
-                        if c.source != "cache" && c.source != "evidence" {
-                            if let Err(e) = cache.store(req, &c) {
-                                tracing::warn!("collateral cache: {e}");
-                            }
+        let found = tee_attest_core::sources::first_usable(
+            &self.sources,
+            |s| s.fetch(req),
+            |c: &Collateral| c.leaf.as_ref().is_some_and(|l| !l.is_empty()),
+            |s, e| tracing::debug!(source = s.name(), "collateral source failed: {e}"),
+        )
+        .await;
+        let last_err = match found {
+            Ok((s, c)) => {
+                tracing::debug!(source = s.name(), "collateral found");
+                if let Some(cache) = &self.cache {
+                    if c.source != "cache" && c.source != "evidence" {
+                        if let Err(e) = cache.store(req, &c) {
+                            tracing::warn!("collateral cache: {e}");
                         }
                     }
-                    return Ok(c);
                 }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::debug!(source = s.name(), "collateral source failed: {e}");
-                    last_err = Some(e);
-                }
+                return Ok(c);
             }
-        }
+            Err(last) => last,
+        };
         Err(last_err.unwrap_or_else(|| {
             SnpError::EmptyVcek(format!(
                 "no collateral source ({}) has a certificate for this report",

@@ -10,7 +10,8 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use super::{Collateral, CollateralRequest, CollateralSource, Http, HttpConfig};
-use crate::certs::{pem_blocks, CertBundle};
+use crate::bundle::CertBundle;
+use crate::der::pem_blocks;
 use crate::error::SnpError;
 use crate::report::SigningKey;
 use crate::tcb::{Product, TcbVersion};
@@ -246,9 +247,9 @@ impl CollateralSource for Thim {
         let url = self.url();
         let body = http_get(&self.http, &url, &[("Metadata", "true")]).await?;
         let v: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| SnpError::InvalidJson {
+            serde_json::from_slice(&body).map_err(|source| SnpError::Json {
                 source_name: "THIM".into(),
-                reason: e.to_string(),
+                source,
             })?;
         let vcek_pem = v.get("vcekCert").and_then(|x| x.as_str()).unwrap_or("");
         let leaf = pem_blocks(vcek_pem.as_bytes(), "CERTIFICATE")

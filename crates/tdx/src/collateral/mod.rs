@@ -200,7 +200,10 @@ impl Collateral {
             qe_identity_signature: hex::encode(&q.signature),
             pck_certificate_chain: self.pck_certificate_chain.as_deref().map(text),
         };
-        serde_json::to_vec_pretty(&j).map_err(|e| TdxError::collateral("collateral", e.to_string()))
+        serde_json::to_vec_pretty(&j).map_err(|source| TdxError::CollateralEncode {
+            what: "collateral",
+            source,
+        })
     }
 
     /// Whether it has both signed objects (what a source must have to answer).
@@ -391,27 +394,27 @@ impl CollateralChain {
     /// Tries each source in order; the first with complete collateral wins
     /// (and is cached when it came from neither the cache nor the evidence).
     pub async fn resolve(&self, req: &CollateralRequest) -> Result<Collateral, TdxError> {
-        let mut last_err = None;
-        for s in &self.sources {
-            match s.fetch(req).await {
-                Ok(Some(c)) if c.is_complete() => {
-                    tracing::debug!(source = s.name(), "DCAP collateral found");
-                    if let Some(cache) = &self.cache {
-                        if c.source != "cache" && c.source != "evidence" {
-                            if let Err(e) = cache.store(req, &c) {
-                                tracing::warn!("collateral cache: {e}");
-                            }
+        let found = tee_attest_core::sources::first_usable(
+            &self.sources,
+            |s| s.fetch(req),
+            |c: &Collateral| c.is_complete(),
+            |s, e| tracing::debug!(source = s.name(), "collateral source failed: {e}"),
+        )
+        .await;
+        let last_err = match found {
+            Ok((s, c)) => {
+                tracing::debug!(source = s.name(), "DCAP collateral found");
+                if let Some(cache) = &self.cache {
+                    if c.source != "cache" && c.source != "evidence" {
+                        if let Err(e) = cache.store(req, &c) {
+                            tracing::warn!("collateral cache: {e}");
                         }
                     }
-                    return Ok(c);
                 }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::debug!(source = s.name(), "collateral source failed: {e}");
-                    last_err = Some(e);
-                }
+                return Ok(c);
             }
-        }
+            Err(last) => last,
+        };
         Err(last_err.unwrap_or_else(|| {
             TdxError::CollateralMissing(format!(
                 "no collateral source ({}) has TCB info and QE identity for {} FMSPC {}",

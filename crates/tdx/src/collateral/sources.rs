@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use tee_attest_core::time::{Clock, SystemClock};
 use tee_attest_http::{Http, Response};
-use tee_attest_snp::{Clock, SystemClock};
 
 use super::{
     Collateral, CollateralRequest, CollateralSource, HttpConfig, PcsKind, SignedJson, Tee,

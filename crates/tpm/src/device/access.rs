@@ -102,6 +102,22 @@ pub(crate) fn jitter(d: Duration) -> Duration {
     half + Duration::from_nanos(random % span.saturating_add(1))
 }
 
+/// If `e` comes from the TCTI layer — the connection to the TPM, not the
+/// TPM (swtpm killed, the resource manager gone) — what to say instead of
+/// tss-esapi's "response code not recognized".
+pub(crate) fn tcti_failure(e: &tss_esapi::Error) -> Option<String> {
+    let tss_esapi::Error::Tss2Error(Tss2ResponseCode::FormatZero(raw)) = e else {
+        return None;
+    };
+    (raw.0 >> 16 == 0x0A).then(|| {
+        format!(
+            "the connection to the TPM failed (TCTI error {:#x}): the TPM, or the simulator or \
+             resource manager behind it, went away",
+            raw.0
+        )
+    })
+}
+
 /// If `e` is a TPM warning worth retrying: its raw code, name and meaning.
 pub(crate) fn retryable(e: &tss_esapi::Error) -> Option<(u32, &'static str, &'static str)> {
     let tss_esapi::Error::Tss2Error(rc) = e else {

@@ -278,6 +278,7 @@ impl Tpm {
         let mut delay = self.retry.first_delay;
         let mut tries = 0u32;
         loop {
+            tee_attest_core::fault::point("tpm.command");
             if let Some(w) = &self.watch {
                 if w.cancelled() {
                     return Err(TpmError::Timeout {
@@ -313,10 +314,12 @@ impl Tpm {
                     delay = (delay * 2).min(self.retry.max_delay);
                 }
                 None => {
-                    return Err(TpmError::Command {
-                        command,
-                        source: Box::new(e),
-                    })
+                    let source: Box<dyn std::error::Error + Send + Sync> =
+                        match access::tcti_failure(&e) {
+                            Some(what) => what.into(),
+                            None => Box::new(e),
+                        };
+                    return Err(TpmError::Command { command, source });
                 }
             }
         }

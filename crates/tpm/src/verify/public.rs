@@ -1,8 +1,9 @@
 //! `TPM2B_PUBLIC` / `TPMT_PUBLIC` (TPM 2.0 Library Part 2 §12.2) for RSA
-//! keys, their TPM Name, and RSA public keys as JWKs.
+//! keys and their TPM Name. The RSA key itself ([`RsaPublic`], with its JWK,
+//! PEM and DER forms) is `tee-attest-keys`'s.
 
 use aws_lc_rs::digest;
-use base64::Engine as _;
+pub use tee_attest_keys::RsaPublic;
 
 use super::attest::{TPM_ALG_SHA1, TPM_ALG_SHA256, TPM_ALG_SHA384};
 use super::reader::Reader;
@@ -35,123 +36,6 @@ pub mod attributes {
     pub const DECRYPT: u32 = 1 << 17;
     /// `sign`.
     pub const SIGN: u32 = 1 << 18;
-}
-
-/// An RSA public key: modulus and exponent, big-endian, without leading zeros.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct RsaPublic {
-    /// The modulus.
-    pub n: Vec<u8>,
-    /// The public exponent.
-    pub e: Vec<u8>,
-}
-
-fn strip_zeros(bytes: &[u8]) -> Vec<u8> {
-    let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
-    bytes[first..].to_vec()
-}
-
-impl RsaPublic {
-    /// A key from modulus and exponent bytes (leading zeros are dropped).
-    pub fn new(n: &[u8], e: &[u8]) -> Self {
-        Self {
-            n: strip_zeros(n),
-            e: strip_zeros(e),
-        }
-    }
-
-    /// The modulus size in bytes.
-    pub fn modulus_len(&self) -> usize {
-        self.n.len()
-    }
-
-    /// The key as a DER PKCS#1 `RSAPublicKey` (what aws-lc-rs parses for
-    /// RSA signature verification). Fails only for an empty modulus or
-    /// exponent.
-    pub fn to_pkcs1_der(&self) -> Result<Vec<u8>, TpmError> {
-        use rsa::pkcs1::der::asn1::UintRef;
-        use rsa::pkcs1::der::Encode;
-        let malformed = |e: rsa::pkcs1::der::Error| TpmError::Malformed {
-            structure: "RSA public key",
-            field: "n/e",
-            offset: 0,
-            reason: e.to_string(),
-        };
-        rsa::pkcs1::RsaPublicKey {
-            modulus: UintRef::new(&self.n).map_err(malformed)?,
-            public_exponent: UintRef::new(&self.e).map_err(malformed)?,
-        }
-        .to_der()
-        .map_err(malformed)
-    }
-
-    /// A key from a PEM `PUBLIC KEY` (SubjectPublicKeyInfo) or
-    /// `RSA PUBLIC KEY` (PKCS#1).
-    pub fn from_pem(pem: &str) -> Result<Self, TpmError> {
-        use rsa::pkcs1::DecodeRsaPublicKey;
-        use rsa::pkcs8::DecodePublicKey;
-        use rsa::traits::PublicKeyParts;
-        let key = rsa::RsaPublicKey::from_public_key_pem(pem.trim())
-            .or_else(|_| rsa::RsaPublicKey::from_pkcs1_pem(pem.trim()))
-            .map_err(|e| TpmError::Malformed {
-                structure: "PEM public key",
-                field: "SubjectPublicKeyInfo",
-                offset: 0,
-                reason: e.to_string(),
-            })?;
-        Ok(Self::new(&key.n().to_bytes_be(), &key.e().to_bytes_be()))
-    }
-
-    /// A key from a DER SubjectPublicKeyInfo.
-    pub fn from_spki_der(der: &[u8]) -> Result<Self, TpmError> {
-        use rsa::pkcs8::DecodePublicKey;
-        use rsa::traits::PublicKeyParts;
-        let key = rsa::RsaPublicKey::from_public_key_der(der).map_err(|e| TpmError::Malformed {
-            structure: "SubjectPublicKeyInfo",
-            field: "subjectPublicKey",
-            offset: 0,
-            reason: e.to_string(),
-        })?;
-        Ok(Self::new(&key.n().to_bytes_be(), &key.e().to_bytes_be()))
-    }
-
-    /// A key from a JWK (`kty` `RSA`, base64url `n` and `e`).
-    pub fn from_jwk(jwk: &serde_json::Value) -> Result<Self, TpmError> {
-        let field = |name: &'static str| -> Result<Vec<u8>, TpmError> {
-            let text =
-                jwk.get(name)
-                    .and_then(|v| v.as_str())
-                    .ok_or_else(|| TpmError::Malformed {
-                        structure: "JWK",
-                        field: name,
-                        offset: 0,
-                        reason: "missing or not a string".into(),
-                    })?;
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(text.trim_end_matches('='))
-                .map_err(|e| TpmError::Malformed {
-                    structure: "JWK",
-                    field: name,
-                    offset: 0,
-                    reason: e.to_string(),
-                })
-        };
-        if jwk.get("kty").and_then(|v| v.as_str()) != Some("RSA") {
-            return Err(TpmError::Malformed {
-                structure: "JWK",
-                field: "kty",
-                offset: 0,
-                reason: "not RSA".into(),
-            });
-        }
-        Ok(Self::new(&field("n")?, &field("e")?))
-    }
-
-    /// The key as an RSA JWK: `{"kty":"RSA","n":…,"e":…}`.
-    pub fn to_jwk(&self) -> serde_json::Value {
-        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
-        serde_json::json!({"kty": "RSA", "n": b64(&self.n), "e": b64(&self.e)})
-    }
 }
 
 /// A parsed RSA `TPMT_PUBLIC`.

@@ -149,7 +149,8 @@ pub(crate) async fn get_certificates(
     addr: ClientAddr,
 ) -> Result<Response, ApiError> {
     if let Err(d) = s.authorize(Access::Read, &headers).await {
-        s.audit_refusal(&headers, "certificates.read", "-", &d, addr);
+        s.audit_refusal(&headers, "certificates.read", "-", &d, addr)
+            .await;
         return Ok(d.into_response());
     }
     let keys = s
@@ -273,7 +274,7 @@ async fn change_certificates(
     let caller = match s.authorize(Access::Write, &headers).await {
         Ok(c) => c,
         Err(d) => {
-            s.audit_refusal(&headers, action, "-", &d, addr);
+            s.audit_refusal(&headers, action, "-", &d, addr).await;
             return Ok(d.into_response());
         }
     };
@@ -284,7 +285,7 @@ async fn change_certificates(
              (start the service with --policy-signers)"
                 .into(),
         );
-        s.audit_refusal(&headers, action, "-", &d, addr);
+        s.audit_refusal(&headers, action, "-", &d, addr).await;
         return Ok(d.into_response());
     }
     let text = body_text(body)?;
@@ -299,7 +300,7 @@ async fn change_certificates(
             let d = Denied::Forbidden(format!(
                 "the request must be a JWS signed by a policy-management certificate: {e}"
             ));
-            s.audit_refusal(&headers, action, "-", &d, addr);
+            s.audit_refusal(&headers, action, "-", &d, addr).await;
             return Ok(d.into_response());
         }
     };
@@ -361,7 +362,8 @@ async fn change_certificates(
         old_hash: None,
         new_hash: None,
         source: addr.describe().as_deref(),
-    });
+    })
+    .await;
     let result = result?;
     let mut claims = serde_json::Map::new();
     claims.insert("x-ms-certificate-thumbprint".into(), json!(tp));

@@ -47,6 +47,7 @@ use tee_attest_ita::{report_data, VerifierNonce};
 use tee_attest_policy::{ClaimSet, Issuer, Policy};
 use utoipa::ToSchema;
 
+use super::metrics::Store;
 use super::openapi::{Api, ErrorBody, Routes, TokenResponse};
 use super::{ApiError, ServiceState};
 use crate::{TokenSigner, VerifierError, RESERVED_CLAIMS};
@@ -1291,7 +1292,33 @@ async fn handle(s: Arc<ItaState>, route: Route, headers: &HeaderMap, body: Bytes
     };
     // Spent now, once a slot is held: a client retrying after a 429 keeps
     // its nonce; two requests with one nonce cannot both pass.
-    match s.spent().spend(val, expires, now_secs()) {
+    let spent = s.spent().spend(val, expires, now_secs());
+    // In a fleet, spent once across every instance as well.
+    let spent = match (spent, s.service.shared()) {
+        (Ok(()), Some(shared)) => {
+            match super::shared::spend_ita_nonce(
+                shared.pg(),
+                &hex::encode(val),
+                expires,
+                now_secs(),
+            )
+            .await
+            {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(SpendRefusal::Spent),
+                Err(f) => {
+                    s.spent().release(&val);
+                    s.service.ops.metrics().store_error(Store::Nonces);
+                    if let super::shared::SharedFailure::Failed(e) = &f {
+                        tracing::error!("{}", e.full_message());
+                    }
+                    Err(SpendRefusal::Full)
+                }
+            }
+        }
+        (other, _) => other,
+    };
+    match spent {
         Ok(()) => {}
         Err(SpendRefusal::Spent) => {
             return error_response(
@@ -1342,6 +1369,14 @@ async fn handle(s: Arc<ItaState>, route: Route, headers: &HeaderMap, body: Bytes
             // nonce may be tried again.
             if ApiError::status_of(&e).is_server_error() {
                 s.spent().release(&val);
+                if let Some(shared) = s.service.shared() {
+                    if let Err(f) =
+                        super::shared::release_ita_nonce(shared.pg(), &hex::encode(val)).await
+                    {
+                        // Not fatal: the client gets a fresh nonce.
+                        tracing::warn!("the nonce stays spent in the store: {f:?}");
+                    }
+                }
             }
             error_response(&e)
         }

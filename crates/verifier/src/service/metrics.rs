@@ -91,6 +91,8 @@ pub enum Store {
     Audit,
     /// The key release's key store (and its audit).
     Keys,
+    /// The fleet's spent nonces (the ITA profile's).
+    Nonces,
 }
 
 impl Store {
@@ -102,6 +104,7 @@ impl Store {
             Store::Certificates => "certificates",
             Store::Audit => "audit",
             Store::Keys => "keys",
+            Store::Nonces => "nonces",
         }
     }
 }

@@ -25,7 +25,10 @@
 //! tokens. The signing key, the policies, the policy-management
 //! certificates and the admin audit live in the data directory, so several
 //! instances sharing it behave as one: each picks up a policy another
-//! changed before its next request.
+//! changed before its next request. Instances on several hosts share a
+//! PostgreSQL database instead ([`ServiceState::attach_store`], [`shared`]):
+//! policies and their history, signing keys, the admin audit and spent
+//! nonces.
 //!
 //! What a client can make the service spend is bounded by [`Limits`]
 //! (connections, time-outs, body sizes and memory, appraisals at once, JSON
@@ -44,6 +47,7 @@ pub mod openapi;
 pub mod ops;
 mod policies;
 mod server;
+pub mod shared;
 
 pub use admin::AdminConfig;
 pub use limits::{Limits, RequestLimits};
@@ -80,6 +84,10 @@ pub const BODY_LIMIT: usize = 4 * 1024 * 1024;
 /// How long one request may take by default: [`Limits::request_timeout`].
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A stored policy file's inode, size and modification time (seconds,
+/// nanoseconds); `None`: no file.
+type PolicyStamp = Option<(u64, u64, i64, i64)>;
+
 /// A readiness check an embedder adds ([`ServiceState::add_readiness_check`]):
 /// `Err` says why the service is not ready (logged, not answered).
 pub type ReadinessCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
@@ -90,8 +98,9 @@ pub struct ServiceState {
     verifier: Arc<LocalVerifier>,
     data_dir: PathBuf,
     policy_dir: PathBuf,
-    /// The policy document last applied, per attestation type.
-    policy_seen: Mutex<HashMap<&'static str, String>>,
+    /// The policy document last applied, per attestation type, with the
+    /// stamp of the file it was read from (data-directory store).
+    policy_seen: Mutex<HashMap<&'static str, (Option<PolicyStamp>, String)>>,
     admin: AdminConfig,
     certificates: CertificateStore,
     audit: AuditLog,
@@ -108,6 +117,8 @@ pub struct ServiceState {
     /// Signing keys published in `/certs` next to the verifier's (the ITA
     /// profile's).
     published_keys: Mutex<Vec<Value>>,
+    /// The fleet's store, when the state is shared ([`ServiceState::attach_store`]).
+    shared: std::sync::OnceLock<Arc<shared::SharedPolicies>>,
 }
 
 impl std::fmt::Debug for ServiceState {
@@ -191,6 +202,7 @@ impl ServiceState {
             ops: Ops::new(ops, metrics),
             readiness_checks: Mutex::new(Vec::new()),
             published_keys: Mutex::new(Vec::new()),
+            shared: std::sync::OnceLock::new(),
         });
         for kind in state.verifier.attestation_types() {
             state.refresh_policy(kind)?;
@@ -335,6 +347,9 @@ impl ServiceState {
     /// error, not "no policy": the service does not fall back to the
     /// default policy because its store went away.
     fn stored_policy(&self, kind: &'static str) -> Result<Option<String>, Error> {
+        if let Some(shared) = self.shared() {
+            return Ok(shared.cached(kind));
+        }
         match std::fs::read_to_string(self.policy_file(kind)) {
             Ok(t) => Ok(Some(t)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.data_dir.is_dir() => {
@@ -353,8 +368,25 @@ impl ServiceState {
 
     /// Apply the stored policy (or the default when none is stored) if it
     /// differs from the one applied last. Comparing the document, not the
-    /// file's time, catches every change another instance makes.
+    /// file's time, catches every change another instance makes; the file
+    /// is read only when its stamp (inode, size, modification time) moved —
+    /// every write replaces it by a rename, so a write always moves it —
+    /// which takes the read off the attest path (one `stat`).
     fn refresh_policy(&self, kind: &'static str) -> Result<(), Error> {
+        let stamp = match self.shared() {
+            Some(_) => None,
+            None => {
+                let stamp = self.policy_stamp(kind)?;
+                let seen = self
+                    .policy_seen
+                    .lock()
+                    .map_err(|_| internal("policy lock poisoned"))?;
+                if seen.get(&kind).is_some_and(|(s, _)| *s == Some(stamp)) {
+                    return Ok(());
+                }
+                Some(stamp)
+            }
+        };
         let doc = self
             .stored_policy(kind)?
             .unwrap_or_else(|| DEFAULT_POLICY.to_string());
@@ -362,25 +394,62 @@ impl ServiceState {
             .policy_seen
             .lock()
             .map_err(|_| internal("policy lock poisoned"))?;
-        if seen.get(&kind).map(String::as_str) == Some(doc.as_str()) {
-            return Ok(());
+        if let Some((s, d)) = seen.get_mut(&kind) {
+            if *d == doc {
+                *s = stamp;
+                return Ok(());
+            }
         }
         // Signatures were checked when the document was written.
         let text = load_policy(doc.trim(), &JwsOptions::default())?.text;
         self.verifier.set_policy_for(kind, &text)?;
-        seen.insert(kind, doc);
+        seen.insert(kind, (stamp, doc));
         Ok(())
+    }
+
+    /// The stored policy file's stamp (`None` inside: no file, and the
+    /// data directory is there).
+    fn policy_stamp(&self, kind: &'static str) -> Result<PolicyStamp, Error> {
+        use std::os::unix::fs::MetadataExt as _;
+        match std::fs::metadata(self.policy_file(kind)) {
+            Ok(m) => Ok(Some((m.ino(), m.len(), m.mtime(), m.mtime_nsec()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.data_dir.is_dir() => {
+                Ok(None)
+            }
+            Err(e) => {
+                self.ops.metrics().store_error(Store::Policies);
+                Err(Error::with_source(
+                    ErrorCode::InitializationFailed,
+                    "reading the stored policy",
+                    e,
+                ))
+            }
+        }
     }
 
     /// Install (and store) a policy from the operator (`serve --policy`):
     /// text or a policy JWS. Code 9 if it does not parse. Not subject to
     /// the admin models — whoever starts the service is its operator — but
     /// audited as `operator`.
-    pub fn install_policy(&self, kind: &'static str, text_or_jws: &str) -> Result<(), Error> {
+    pub async fn install_policy(&self, kind: &'static str, text_or_jws: &str) -> Result<(), Error> {
         let doc = load_policy(text_or_jws.trim(), &JwsOptions::default())?;
         let parsed = tee_attest_policy::Policy::parse(&doc.text)?;
         let old = self.verifier.policy_hash_for(kind);
-        self.store_policy(kind, Some(text_or_jws.trim()))?;
+        self.store_policy(
+            kind,
+            Some(text_or_jws.trim()),
+            shared::PolicyChange {
+                actor: "operator",
+                action: "policy.set",
+                old_hash: old.as_deref(),
+                new_hash: Some(parsed.hash()),
+            },
+        )
+        .await
+        .map_err(|f| match f {
+            shared::SharedFailure::Unavailable(m) => Error::new(ErrorCode::InitializationFailed, m),
+            shared::SharedFailure::Failed(e) => e,
+        })?;
         self.audit(AuditEvent {
             actor: "operator",
             action: "policy.set",
@@ -390,18 +459,42 @@ impl ServiceState {
             old_hash: old.as_deref(),
             new_hash: Some(parsed.hash()),
             source: None,
-        });
+        })
+        .await;
         Ok(())
     }
 
-    fn store_policy(&self, kind: &'static str, doc: Option<&str>) -> Result<(), Error> {
+    /// Store `kind`'s policy document (`None`: back to the default) and
+    /// apply it: in the fleet's store when attached (with its history
+    /// row, `change`), else in the data directory.
+    async fn store_policy(
+        &self,
+        kind: &'static str,
+        doc: Option<&str>,
+        change: shared::PolicyChange<'_>,
+    ) -> Result<(), shared::SharedFailure> {
+        if let Some(shared) = self.shared() {
+            if let Err(f) = shared.write(kind, doc, change).await {
+                self.ops.metrics().store_error(Store::Policies);
+                return Err(f);
+            }
+            return self
+                .refresh_policy(kind)
+                .map_err(shared::SharedFailure::Failed);
+        }
+        self.store_policy_file(kind, doc)
+            .map_err(shared::SharedFailure::Failed)
+    }
+
+    fn store_policy_file(&self, kind: &'static str, doc: Option<&str>) -> Result<(), Error> {
         let file = self.policy_file(kind);
         let io = |e| {
             self.ops.metrics().store_error(Store::Policies);
             Error::with_source(ErrorCode::InitializationFailed, "storing the policy", e)
         };
         match doc {
-            Some(t) => crate::fsutil::write_private_atomic(&file, t.as_bytes()).map_err(io)?,
+            Some(t) => crate::fsutil::write_private_atomic_as(&file, t.as_bytes(), "policy.write")
+                .map_err(io)?,
             None => match std::fs::remove_file(&file) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -495,12 +588,21 @@ impl ServiceState {
 
     /// Record an admin event; a failure to record is logged, not fatal to
     /// the request (the action has happened or been refused already).
-    fn audit(&self, event: AuditEvent<'_>) {
-        if let Err(e) = self.audit.record(&event) {
+    /// In the fleet's store when attached, else the data directory's log.
+    async fn audit(&self, event: AuditEvent<'_>) {
+        let failed = match self.shared() {
+            Some(shared) => shared::record_audit(shared.pg(), self.audit.config(), &event)
+                .await
+                .err()
+                .map(|f| f.into_error()),
+            None => self.audit.record(&event).err(),
+        };
+        if let Some(e) = failed {
             self.ops.metrics().store_error(Store::Audit);
             tracing::error!(
                 action = event.action,
-                "the admin audit could not be written: {e}"
+                "the admin audit could not be written: {}",
+                e.full_message()
             );
         }
     }
@@ -508,7 +610,7 @@ impl ServiceState {
     /// Record a refused admin attempt. The actor is `anonymous` without a
     /// credential and `unverified-bearer` with one that did not validate
     /// (its claims are not trusted, so they are not recorded).
-    fn audit_refusal(
+    async fn audit_refusal(
         &self,
         headers: &HeaderMap,
         action: &str,
@@ -530,7 +632,8 @@ impl ServiceState {
             old_hash: None,
             new_hash: None,
             source: addr.describe().as_deref(),
-        });
+        })
+        .await;
     }
 }
 

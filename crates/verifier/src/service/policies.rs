@@ -1,5 +1,6 @@
-//! Attestation policies: kept in the data directory as sent (policy text,
-//! or the JWS — signed or not — that carried it), and
+//! Attestation policies: kept as sent (policy text, or the JWS — signed or
+//! not — that carried it) in the data directory or the fleet's store
+//! ([`super::shared`]), and
 //! `GET|PUT /policies/{type}`, `POST /policies/{type}:reset` shaped as
 //! MAA's REST API.
 //!
@@ -26,6 +27,7 @@ use super::openapi::{
     method_not_allowed, ApiVersion, ErrorBody, Jws, PathParams, PolicyDocument, RequestBody,
     TokenResponse,
 };
+use super::shared::{PolicyChange, SharedFailure};
 use super::{body_text, service_token, ApiError, Kind, ServiceState};
 use crate::audit::{AuditEvent, Outcome};
 
@@ -134,7 +136,8 @@ pub(crate) async fn get_policy(
 ) -> Result<Response, ApiError> {
     let kind = s.kind_of(kind)?;
     if let Err(d) = s.authorize(Access::Read, headers).await {
-        s.audit_refusal(headers, "policy.read", kind, &d, addr);
+        s.audit_refusal(headers, "policy.read", kind, &d, addr)
+            .await;
         return Ok(d.into_response());
     }
     s.refresh_policy(kind)?;
@@ -242,13 +245,13 @@ async fn carry_out_write(
     let caller = match s.authorize(Access::Write, headers).await {
         Ok(c) => c,
         Err(d) => {
-            s.audit_refusal(headers, op.action(), kind, &d, addr);
+            s.audit_refusal(headers, op.action(), kind, &d, addr).await;
             return Ok(d.into_response());
         }
     };
     let result = match op {
-        WriteOp::Set => set_policy(s, kind, body),
-        WriteOp::Reset => reset_stored_policy(s, kind, body),
+        WriteOp::Set => set_policy(s, kind, body, &caller.actor).await,
+        WriteOp::Reset => reset_stored_policy(s, kind, body, &caller.actor).await,
     };
     let (outcome, reason, signer) = match &result {
         Ok(w) => (Outcome::Allowed, op.done().to_string(), w.signer.as_deref()),
@@ -265,7 +268,8 @@ async fn carry_out_write(
         old_hash: written.and_then(|w| w.old_hash.as_deref()),
         new_hash: written.map(|w| w.new_hash.as_str()),
         source: addr.describe().as_deref(),
-    });
+    })
+    .await;
     let w = match result {
         Ok(w) => w,
         Err(WriteError::Denied(d)) => return Ok(d.into_response()),
@@ -311,7 +315,21 @@ impl<E: Into<ApiError>> From<E> for WriteError {
     }
 }
 
-fn set_policy(s: &ServiceState, kind: &'static str, body: &[u8]) -> Result<Written, WriteError> {
+/// A store that cannot be reached now refuses the write with 503 and
+/// `Retry-After`; nothing was written.
+fn store_refusal(f: SharedFailure) -> WriteError {
+    match f {
+        SharedFailure::Unavailable(m) => WriteError::Denied(Denied::Unavailable(m)),
+        SharedFailure::Failed(e) => WriteError::Api(e.into()),
+    }
+}
+
+async fn set_policy(
+    s: &ServiceState,
+    kind: &'static str,
+    body: &[u8],
+    actor: &str,
+) -> Result<Written, WriteError> {
     let doc = body_text(body)?;
     if doc.is_empty() {
         return Err(Error::new(ErrorCode::EmptyRequestBody, "empty policy").into());
@@ -328,12 +346,24 @@ fn set_policy(s: &ServiceState, kind: &'static str, body: &[u8]) -> Result<Writt
     };
     let parsed = tee_attest_policy::Policy::parse(&loaded.text)?;
     let old_hash = s.verifier.policy_hash_for(kind);
-    s.store_policy(kind, Some(&doc))?;
+    let signer = loaded
+        .signer
+        .as_ref()
+        .map(|x| thumbprint(&x.certificate_der));
+    s.store_policy(
+        kind,
+        Some(&doc),
+        PolicyChange {
+            actor: &actor_with_signer(actor, signer.as_deref()),
+            action: WriteOp::Set.action(),
+            old_hash: old_hash.as_deref(),
+            new_hash: Some(parsed.hash()),
+        },
+    )
+    .await
+    .map_err(store_refusal)?;
     Ok(Written {
-        signer: loaded
-            .signer
-            .as_ref()
-            .map(|x| thumbprint(&x.certificate_der)),
+        signer,
         signer_jwk: loaded.signer.map(|x| x.jwk),
         old_hash,
         new_hash: parsed.hash().to_string(),
@@ -391,10 +421,11 @@ pub(crate) async fn reset_policy(
     carry_out_write(&s, kind, headers, addr, body, WriteOp::Reset).await
 }
 
-fn reset_stored_policy(
+async fn reset_stored_policy(
     s: &ServiceState,
     kind: &'static str,
     body: &[u8],
+    actor: &str,
 ) -> Result<Written, WriteError> {
     let doc = body_text(body)?;
     if doc.is_empty() && !body.iter().all(u8::is_ascii_whitespace) {
@@ -427,10 +458,22 @@ fn reset_stored_policy(
         }
     };
     let signer = verified.and_then(|v| v.signer);
+    let thumb = signer.as_ref().map(|x| thumbprint(&x.certificate_der));
     let old_hash = s.verifier.policy_hash_for(kind);
-    s.store_policy(kind, None)?;
+    s.store_policy(
+        kind,
+        None,
+        PolicyChange {
+            actor: &actor_with_signer(actor, thumb.as_deref()),
+            action: WriteOp::Reset.action(),
+            old_hash: old_hash.as_deref(),
+            new_hash: None,
+        },
+    )
+    .await
+    .map_err(store_refusal)?;
     Ok(Written {
-        signer: signer.as_ref().map(|x| thumbprint(&x.certificate_der)),
+        signer: thumb,
         signer_jwk: signer.map(|x| x.jwk),
         old_hash,
         new_hash: s.verifier.policy_hash_for(kind).unwrap_or_default(),
