@@ -350,7 +350,13 @@ impl ServiceState {
         if let Some(shared) = self.shared() {
             return Ok(shared.cached(kind));
         }
-        match std::fs::read_to_string(self.policy_file(kind)) {
+        self.policy_file_read(std::fs::read_to_string(self.policy_file(kind)))
+    }
+
+    /// What reading a policy file gave: `None` when there is no file and
+    /// the data directory is there; an error (counted) otherwise.
+    fn policy_file_read<T>(&self, read: std::io::Result<T>) -> Result<Option<T>, Error> {
+        match read {
             Ok(t) => Ok(Some(t)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.data_dir.is_dir() => {
                 Ok(None)
@@ -411,20 +417,9 @@ impl ServiceState {
     /// data directory is there).
     fn policy_stamp(&self, kind: &'static str) -> Result<PolicyStamp, Error> {
         use std::os::unix::fs::MetadataExt as _;
-        match std::fs::metadata(self.policy_file(kind)) {
-            Ok(m) => Ok(Some((m.ino(), m.len(), m.mtime(), m.mtime_nsec()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.data_dir.is_dir() => {
-                Ok(None)
-            }
-            Err(e) => {
-                self.ops.metrics().store_error(Store::Policies);
-                Err(Error::with_source(
-                    ErrorCode::InitializationFailed,
-                    "reading the stored policy",
-                    e,
-                ))
-            }
-        }
+        Ok(self
+            .policy_file_read(std::fs::metadata(self.policy_file(kind)))?
+            .map(|m| (m.ino(), m.len(), m.mtime(), m.mtime_nsec())))
     }
 
     /// Install (and store) a policy from the operator (`serve --policy`):
