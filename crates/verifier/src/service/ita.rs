@@ -630,6 +630,8 @@ enum SpendRefusal {
     Spent,
     /// The record is full of unexpired nonces.
     Full,
+    /// The fleet's store cannot say whether it was spent (unreachable).
+    StoreUnavailable,
 }
 
 impl Spent {
@@ -1312,7 +1314,7 @@ async fn handle(s: Arc<ItaState>, route: Route, headers: &HeaderMap, body: Bytes
                     if let super::shared::SharedFailure::Failed(e) = &f {
                         tracing::error!("{}", e.full_message());
                     }
-                    Err(SpendRefusal::Full)
+                    Err(SpendRefusal::StoreUnavailable)
                 }
             }
         }
@@ -1329,13 +1331,14 @@ async fn handle(s: Arc<ItaState>, route: Route, headers: &HeaderMap, body: Bytes
                 .into(),
             )
         }
-        Err(SpendRefusal::Full) => {
+        Err(refusal @ (SpendRefusal::Full | SpendRefusal::StoreUnavailable)) => {
             // As every 503 of the service: its error body, `Retry-After`.
-            let mut r = ErrorBody::response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "ServiceUnavailable",
-                "too many nonces are in use: try again later",
-            );
+            let why = match refusal {
+                SpendRefusal::StoreUnavailable => "the nonce store is unavailable: try again later",
+                _ => "too many nonces are in use: try again later",
+            };
+            let mut r =
+                ErrorBody::response(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", why);
             r.headers_mut().insert(
                 header::RETRY_AFTER,
                 HeaderValue::from_static(super::openapi::RETRY_AFTER_SECS),
