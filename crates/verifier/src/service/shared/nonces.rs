@@ -19,18 +19,13 @@ pub(crate) async fn spend_ita_nonce(
         .get()
         .await
         .map_err(|e| SharedFailure::of(what, e))?;
-    client
-        .execute(
-            "DELETE FROM ita_spent_nonces WHERE expires_at < $1",
-            &[&now],
-        )
-        .await
-        .map_err(|e| SharedFailure::of(what, e))?;
+    // One round trip: expired rows swept and the nonce spent together.
     let done = client
         .execute(
-            "INSERT INTO ita_spent_nonces (nonce, expires_at) VALUES ($1, $2) \
+            "WITH swept AS (DELETE FROM ita_spent_nonces WHERE expires_at < $3) \
+             INSERT INTO ita_spent_nonces (nonce, expires_at) VALUES ($1, $2) \
              ON CONFLICT (nonce) DO NOTHING",
-            &[&nonce, &expires_at],
+            &[&nonce, &expires_at, &now],
         )
         .await
         .map_err(|e| SharedFailure::of(what, e))?;
